@@ -1,0 +1,109 @@
+"""The backend contract: what the fixtures need from a mesh, whatever runs it.
+
+Two implementations: ``meshproof.local`` (the embedded reference mesh) and
+``meshproof.kube`` (a real cluster through the official client).  Nothing in
+``suites/`` imports either; fixtures hand tests a :class:`Cluster`.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+Manifest = dict[str, Any]
+
+#: container name of the sidecar, as Istio's injector names it
+PROXY_CONTAINER = "istio-proxy"
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    containers: tuple[str, ...] = ()
+    ip: str = ""
+
+    @property
+    def has_sidecar(self) -> bool:
+        return PROXY_CONTAINER in self.containers
+
+    @property
+    def app_container(self) -> str:
+        return next(c for c in self.containers if c != PROXY_CONTAINER)
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    argv: tuple[str, ...]
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An address reachable from the machine running pytest (outside the mesh)."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class MeshInfo:
+    """What the suite knows about the mesh under test; drives labels, skips and the report."""
+
+    profile: str
+    version: str
+    platform: str
+    root_namespace: str = "istio-system"
+    injection_labels: Mapping[str, str] = field(default_factory=lambda: {"istio-injection": "enabled"})
+    features: frozenset[str] = frozenset()
+    trust_domain: str = "cluster.local"
+
+
+class Cluster(abc.ABC):
+    """A mesh the suite can deploy to, probe and clean up."""
+
+    #: short name of the backend ("local", "kube")
+    backend: str
+
+    @abc.abstractmethod
+    def mesh(self) -> MeshInfo:
+        """Profile, version and features of the mesh."""
+
+    @abc.abstractmethod
+    def apply(self, manifest: Manifest) -> None:
+        """Create or update one object (any kind, Istio CRDs and Secrets included)."""
+
+    @abc.abstractmethod
+    def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
+        """Delete one object and wait until it is gone; absent objects are not an error."""
+
+    @abc.abstractmethod
+    def wait_ready(self, namespace: str, selector: Mapping[str, str], *, timeout: float) -> list[Pod]:
+        """Wait until the pods matching ``selector`` are ready and return them."""
+
+    @abc.abstractmethod
+    def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float) -> ExecResult:
+        """Run a command in a pod's container and return its exit code and output."""
+
+    @abc.abstractmethod
+    def logs(self, pod: Pod, container: str) -> str:
+        """Logs of a pod's container, for diagnostics."""
+
+    @abc.abstractmethod
+    def ingress_endpoint(self, port: int) -> Endpoint:
+        """Where the ingress gateway's ``port`` is reached from outside the mesh."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Remove everything this run created; safe to call twice."""
+
+    def diagnostics(self, namespace: str) -> dict[str, str]:
+        """Text attachments that explain a failure in ``namespace`` (name -> content)."""
+        return {}
+
+    def apply_all(self, manifests: Iterable[Manifest]) -> None:
+        for manifest in manifests:
+            self.apply(manifest)

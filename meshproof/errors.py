@@ -1,0 +1,13 @@
+"""Errors that end a run with one clear line instead of a traceback."""
+
+
+class MeshproofError(Exception):
+    """Usage or infrastructure error: printed as one line, exit code 3."""
+
+
+class PreflightError(MeshproofError):
+    """The target cannot run the suite at all (no cluster, no Istio, no permission, not root)."""
+
+
+class ConfigError(MeshproofError):
+    """Invalid input: a malformed certificate, an invalid ssl-mode combination, a bad option."""

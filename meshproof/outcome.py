@@ -1,0 +1,189 @@
+"""The vocabulary of what a client saw, and the one classifier that maps raw results to it.
+
+Tests assert on outcomes ("reset", "TLS rejected: unknown CA", "HTTP 200"),
+never on exit codes.  An expected outcome leaves ``status``/``reason``/``code``
+as None when any value is acceptable; a reason is only asserted where the
+protocol makes it observable (TLS 1.2, or a TLS 1.3 alert read after the handshake).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# kinds
+OK_KIND = "OK"
+RESET_KIND = "RESET"
+TLS_KIND = "TLS_REJECTED"
+REFUSED_KIND = "REFUSED"
+TIMEOUT_KIND = "TIMEOUT"
+DNS_KIND = "DNS_FAILURE"
+DB_KIND = "DB_ERROR"
+ERROR_KIND = "CLIENT_ERROR"
+
+# TLS rejection reasons
+CERTIFICATE_REQUIRED = "certificate required"
+UNKNOWN_CA = "unknown ca"
+HANDSHAKE_FAILURE = "handshake failure"
+CERTIFICATE_EXPIRED = "certificate expired"
+BAD_CERTIFICATE = "bad certificate"
+VERIFY_FAILED = "server certificate verify failed"
+HOSTNAME_MISMATCH = "hostname mismatch"
+PROTOCOL_VERSION = "protocol version"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str
+    status: int | None = None
+    reason: str | None = None
+    code: int | None = None
+
+    def matches(self, seen: "Outcome") -> bool:
+        """True when ``seen`` is this expected outcome (None fields accept anything)."""
+        if self.kind != seen.kind:
+            return False
+        return all(
+            mine is None or mine == theirs
+            for mine, theirs in ((self.status, seen.status), (self.reason, seen.reason), (self.code, seen.code))
+        )
+
+    def __str__(self) -> str:
+        detail = self.status if self.status is not None else self.code if self.code is not None else self.reason
+        return f"{self.kind}({detail})" if detail is not None else self.kind
+
+
+def OK(status: int | None = 200) -> Outcome:
+    return Outcome(OK_KIND, status=status)
+
+
+def TLS_REJECTED(reason: str | None = None) -> Outcome:
+    return Outcome(TLS_KIND, reason=reason)
+
+
+def DB_ERROR(code: int | None = None) -> Outcome:
+    return Outcome(DB_KIND, code=code)
+
+
+RESET = Outcome(RESET_KIND)
+REFUSED = Outcome(REFUSED_KIND)
+TIMEOUT = Outcome(TIMEOUT_KIND)
+DNS_FAILURE = Outcome(DNS_KIND)
+
+
+_TLS_REASONS = (
+    ("certificate required", CERTIFICATE_REQUIRED),
+    ("unknown ca", UNKNOWN_CA),
+    ("unknown_ca", UNKNOWN_CA),
+    ("certificate expired", CERTIFICATE_EXPIRED),
+    ("certificate_expired", CERTIFICATE_EXPIRED),
+    ("certificate has expired", CERTIFICATE_EXPIRED),
+    ("bad certificate", BAD_CERTIFICATE),
+    ("bad_certificate", BAD_CERTIFICATE),
+    ("protocol version", PROTOCOL_VERSION),
+    ("unsupported protocol", PROTOCOL_VERSION),
+    ("handshake failure", HANDSHAKE_FAILURE),
+    ("handshake_failure", HANDSHAKE_FAILURE),
+    ("ip address mismatch", HOSTNAME_MISMATCH),
+    ("hostname mismatch", HOSTNAME_MISMATCH),
+    ("no alternative certificate subject name matches", HOSTNAME_MISMATCH),
+    ("doesn't match", HOSTNAME_MISMATCH),
+    ("certificate verify failed", VERIFY_FAILED),
+    ("unable to get local issuer certificate", VERIFY_FAILED),
+    ("self-signed certificate", VERIFY_FAILED),
+    ("self signed certificate", VERIFY_FAILED),
+)
+
+
+def tls_reason(text: str) -> str | None:
+    """The TLS alert or verification failure named in a client's message, if any."""
+    lowered = text.lower()
+    for needle, reason in _TLS_REASONS:
+        if needle in lowered:
+            return reason
+    return None
+
+
+# curl exit codes: https://curl.se/libcurl/c/libcurl-errors.html
+_CURL_DNS = {6}
+_CURL_REFUSED = {7}
+_CURL_TIMEOUT = {28}
+_CURL_TLS = {35, 58, 59, 60, 77, 80, 83, 90, 91}
+_CURL_RECV_SEND = {52, 55, 56, 16}
+
+
+def classify_curl(exit_code: int, stderr: str, http_status: int | None) -> Outcome:
+    """Classify one curl run (``-sS -w '%{http_code}'``) from its exit code and message."""
+    if exit_code == 0 and http_status:
+        return OK(http_status)
+    reason = tls_reason(stderr)
+    if exit_code in _CURL_TLS:
+        return TLS_REJECTED(reason or HANDSHAKE_FAILURE)
+    if exit_code in _CURL_RECV_SEND:
+        # TLS 1.3 delivers the server's alert after the client's handshake ended
+        if reason is not None and ("alert" in stderr.lower() or "ssl" in stderr.lower()):
+            return TLS_REJECTED(reason)
+        if exit_code == 56 and re.search(r"reset by peer", stderr, re.I):
+            return RESET
+        if exit_code in (16, 55) or "ssl" in stderr.lower():
+            # broken pipe / send failure during a TLS exchange: a rejection without a readable reason
+            return TLS_REJECTED(None) if "ssl" in stderr.lower() or exit_code == 16 else RESET
+        if exit_code == 52:
+            return RESET
+        return RESET
+    if exit_code in _CURL_DNS:
+        return DNS_FAILURE
+    if exit_code in _CURL_REFUSED:
+        return REFUSED
+    if exit_code in _CURL_TIMEOUT:
+        return TIMEOUT
+    return Outcome(ERROR_KIND, code=exit_code, reason=stderr.strip()[-200:] or None)
+
+
+def classify_exception(exc: BaseException) -> Outcome:
+    """Classify an exception raised by requests, urllib, ssl, socket or pymysql."""
+    import socket
+    import ssl
+
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        wrapped = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) else None
+        seen = seen.__cause__ or seen.__context__ or wrapped or getattr(seen, "reason", None)
+        if not isinstance(seen, BaseException):
+            seen = None
+    for err in chain:
+        code = _mysql_code(err)
+        if code is not None:
+            return DB_ERROR(code)
+    text = " | ".join(f"{type(e).__name__}: {e}" for e in chain)
+    for err in chain:
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return TLS_REJECTED(tls_reason(str(err)) or VERIFY_FAILED)
+    for err in chain:
+        if isinstance(err, ssl.SSLError):
+            return TLS_REJECTED(tls_reason(text))
+    if tls_reason(text) and ("ssl" in text.lower() or "tls" in text.lower()):
+        return TLS_REJECTED(tls_reason(text))
+    for err in chain:
+        if isinstance(err, ConnectionResetError) or "reset by peer" in str(err).lower():
+            return RESET
+        if isinstance(err, ConnectionRefusedError) or "refused" in str(err).lower():
+            return REFUSED
+        if isinstance(err, (socket.timeout, TimeoutError)) or "timed out" in str(err).lower():
+            return TIMEOUT
+        if isinstance(err, socket.gaierror) or "name or service not known" in str(err).lower():
+            return DNS_FAILURE
+    if "eof" in text.lower() and "ssl" in text.lower():
+        return TLS_REJECTED(None)
+    if "remotedisconnected" in text.lower() or "connection aborted" in text.lower():
+        return RESET
+    return Outcome(ERROR_KIND, reason=text[-200:])
+
+
+def _mysql_code(err: BaseException) -> int | None:
+    """pymysql errors carry (code, message) in args; the code is what we assert on."""
+    module = type(err).__module__ or ""
+    if module.startswith("pymysql") and err.args and isinstance(err.args[0], int):
+        return err.args[0]
+    return None

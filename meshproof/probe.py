@@ -1,0 +1,130 @@
+"""Run a client and classify what it saw.
+
+A probe never raises for a network failure: it returns a :class:`ProbeResult`
+holding the raw command, the raw output and the classified :class:`Outcome`.
+Clients inside pods run through :meth:`Cluster.exec`; clients outside the mesh
+run on the machine that runs pytest.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from .cluster import Cluster, Pod
+from .outcome import Outcome, classify_curl, classify_exception
+
+STATUS_MARK = "\n__meshproof_status__="
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    description: str
+    command: str
+    output: str
+    outcome: Outcome
+    body: str = ""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True)
+class TLSOptions:
+    """Client TLS material for curl/requests; paths are on the client's file system."""
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    insecure: bool = False
+    max_version: str | None = None  # "1.2" makes alerts observable as handshake errors
+    resolve: str | None = None  # curl --resolve host:port:addr
+
+    def curl_args(self) -> list[str]:
+        args: list[str] = []
+        if self.insecure:
+            args.append("-k")
+        if self.ca:
+            args += ["--cacert", self.ca]
+        if self.cert:
+            args += ["--cert", self.cert]
+        if self.key:
+            args += ["--key", self.key]
+        if self.max_version:
+            args += ["--tls-max", self.max_version]
+        if self.resolve:
+            args += ["--resolve", self.resolve]
+        return args
+
+
+def curl_argv(url: str, *, timeout: float, tls: TLSOptions | None = None, headers: Sequence[str] = ()) -> list[str]:
+    argv = ["curl", "-sS", "--max-time", f"{timeout:g}", "-o", "-", "-w", STATUS_MARK.replace("\n", "\\n") + "%{http_code}"]
+    for header in headers:
+        argv += ["-H", header]
+    if tls:
+        argv += tls.curl_args()
+    return argv + [url]
+
+
+def parse_curl(exit_code: int, stdout: str, stderr: str) -> tuple[Outcome, str]:
+    body, _, status_text = stdout.rpartition(STATUS_MARK)
+    if not _:
+        body, status_text = stdout, ""
+    status = int(status_text) if status_text.strip().isdigit() and int(status_text) > 0 else None
+    return classify_curl(exit_code, stderr, status), body
+
+
+def curl_in_pod(
+    cluster: Cluster,
+    pod: Pod,
+    url: str,
+    *,
+    container: str | None = None,
+    timeout: float,
+    tls: TLSOptions | None = None,
+    headers: Sequence[str] = (),
+) -> ProbeResult:
+    """curl from inside a pod's container, as ``kubectl exec ... -- curl`` would."""
+    container = container or pod.app_container
+    argv = curl_argv(url, timeout=timeout, tls=tls, headers=headers)
+    result = cluster.exec(pod, container, argv, timeout=timeout + 10)
+    outcome, body = parse_curl(result.exit_code, result.stdout, result.stderr)
+    command = f"kubectl -n {pod.namespace} exec {pod.name} -c {container} -- {shlex.join(argv)}"
+    output = f"exit code {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    return ProbeResult(f"{pod.namespace}/{pod.name}[{container}] -> {url}", command, output, outcome, body)
+
+
+def curl_outside(url: str, *, timeout: float, tls: TLSOptions | None = None, headers: Sequence[str] = ()) -> ProbeResult:
+    """curl from the machine running pytest: a client outside the cluster."""
+    argv = curl_argv(url, timeout=timeout, tls=tls, headers=headers)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10)
+    except subprocess.TimeoutExpired:
+        return ProbeResult(f"outside -> {url}", shlex.join(argv), "no answer", Outcome("TIMEOUT"))
+    outcome, body = parse_curl(done.returncode, done.stdout, done.stderr)
+    output = f"exit code {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+    return ProbeResult(f"outside -> {url}", shlex.join(argv), output, outcome, body)
+
+
+def python_call(description: str, command: str, call: Callable[[], tuple[int, str]]) -> ProbeResult:
+    """Run an in-process client (requests, pymysql); ``call`` returns (status or 0, body)."""
+    try:
+        status, body = call()
+    except Exception as exc:  # classified, never swallowed: the outcome names it
+        outcome = classify_exception(exc)
+        return ProbeResult(description, command, f"{type(exc).__name__}: {exc}", outcome)
+    return ProbeResult(description, command, body[:4000], Outcome("OK", status=status or None), body)
+
+
+def requests_get(url: str, *, timeout: float, verify: str | bool = True, cert: tuple[str, str] | None = None) -> ProbeResult:
+    """GET with ``requests`` from outside the mesh, the way a partner's client would."""
+    import requests
+
+    def call() -> tuple[int, str]:
+        response = requests.get(url, timeout=timeout, verify=verify, cert=cert)
+        return response.status_code, response.text
+
+    shown_cert = f", cert={cert!r}" if cert else ""
+    return python_call(f"outside (requests) -> {url}", f"requests.get({url!r}, verify={verify!r}{shown_cert})", call)
