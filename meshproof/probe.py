@@ -18,6 +18,20 @@ from .outcome import Outcome, classify_curl, classify_exception
 
 STATUS_MARK = "\n__meshproof_status__="
 
+ProbeListener = Callable[["ProbeResult"], None]
+_listeners: list[ProbeListener] = []
+
+
+def on_probe(listener: ProbeListener) -> None:
+    """Let the reporting layer attach every probe's command and output."""
+    _listeners.append(listener)
+
+
+def _emit(result: "ProbeResult") -> "ProbeResult":
+    for listener in _listeners:
+        listener(result)
+    return result
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -93,7 +107,7 @@ def curl_in_pod(
     outcome, body = parse_curl(result.exit_code, result.stdout, result.stderr)
     command = f"kubectl -n {pod.namespace} exec {pod.name} -c {container} -- {shlex.join(argv)}"
     output = f"exit code {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-    return ProbeResult(f"{pod.namespace}/{pod.name}[{container}] -> {url}", command, output, outcome, body)
+    return _emit(ProbeResult(f"{pod.namespace}/{pod.name}[{container}] -> {url}", command, output, outcome, body))
 
 
 def curl_outside(url: str, *, timeout: float, tls: TLSOptions | None = None, headers: Sequence[str] = ()) -> ProbeResult:
@@ -102,10 +116,10 @@ def curl_outside(url: str, *, timeout: float, tls: TLSOptions | None = None, hea
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 10)
     except subprocess.TimeoutExpired:
-        return ProbeResult(f"outside -> {url}", shlex.join(argv), "no answer", Outcome("TIMEOUT"))
+        return _emit(ProbeResult(f"outside -> {url}", shlex.join(argv), "no answer", Outcome("TIMEOUT")))
     outcome, body = parse_curl(done.returncode, done.stdout, done.stderr)
     output = f"exit code {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
-    return ProbeResult(f"outside -> {url}", shlex.join(argv), output, outcome, body)
+    return _emit(ProbeResult(f"outside -> {url}", shlex.join(argv), output, outcome, body))
 
 
 def python_call(description: str, command: str, call: Callable[[], tuple[int, str]]) -> ProbeResult:
@@ -114,8 +128,8 @@ def python_call(description: str, command: str, call: Callable[[], tuple[int, st
         status, body = call()
     except Exception as exc:  # classified, never swallowed: the outcome names it
         outcome = classify_exception(exc)
-        return ProbeResult(description, command, f"{type(exc).__name__}: {exc}", outcome)
-    return ProbeResult(description, command, body[:4000], Outcome("OK", status=status or None), body)
+        return _emit(ProbeResult(description, command, f"{type(exc).__name__}: {exc}", outcome))
+    return _emit(ProbeResult(description, command, body[:4000], Outcome("OK", status=status or None), body))
 
 
 def requests_get(url: str, *, timeout: float, verify: str | bool = True, cert: tuple[str, str] | None = None) -> ProbeResult:
