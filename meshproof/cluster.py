@@ -85,8 +85,9 @@ class Cluster(abc.ABC):
         """Wait until the pods matching ``selector`` are ready and return them."""
 
     @abc.abstractmethod
-    def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float) -> ExecResult:
-        """Run a command in a pod's container and return its exit code and output."""
+    def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float,
+             stdin: bytes | None = None) -> ExecResult:
+        """Run a command in a pod's container (``stdin`` fed to it) and return its exit code and output."""
 
     @abc.abstractmethod
     def logs(self, pod: Pod, container: str) -> str:

@@ -1,0 +1,152 @@
+"""Which Istio family the cluster runs, and what that means for the suite.
+
+Detection reads a :class:`Snapshot` only; options given by the user win over
+anything detected.  Each profile decides the namespace labels that put a
+workload in the mesh and the features checks may rely on.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from ..capabilities import FEATURES
+from ..cluster import MeshInfo
+from ..errors import ConfigError
+from .snapshot import ApiObject, Snapshot, labels, name, namespace
+
+PROFILES = ("upstream", "revision", "ossm2", "ossm3", "ambient")
+
+REV_LABEL = "istio.io/rev"
+TAG_LABEL = "istio.io/tag"
+#: OSSM 2 has no namespace label for injection: the backend turns this marker into
+#: a ServiceMeshMember and the ``sidecar.istio.io/inject`` pod annotation
+OSSM2_MEMBER_LABEL = "meshproof.io/mesh-member"
+
+_SIDECAR_FEATURES = frozenset({"sidecar"})
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The detected mesh plus what the backend needs to adapt manifests to it."""
+
+    mesh: MeshInfo
+    revision: str = ""
+    #: (namespace, name) of the OSSM 2 ServiceMeshControlPlane
+    control_plane: tuple[str, str] | None = None
+
+
+def detect(snap: Snapshot, *, profile: str | None = None, revision: str | None = None) -> Platform:
+    chosen = profile or _detect_profile(snap)
+    if chosen not in PROFILES:
+        raise ConfigError(f"unknown mesh profile {chosen!r}; choose one of {', '.join(PROFILES)}")
+    if chosen == "ossm2":
+        return _ossm2(snap)
+    if chosen == "ossm3":
+        return _ossm3(snap)
+    rev = revision if revision is not None else ("" if chosen == "upstream" else _default_revision(snap))
+    if chosen == "revision" and not rev:
+        raise ConfigError("profile 'revision' needs a revision: none found on istiod pods or injector "
+                          "webhooks; pass --revision")
+    pod = _istiod_for(snap, rev)
+    root = namespace(pod) if pod else "istio-system"
+    injection: Mapping[str, str] = {REV_LABEL: rev} if rev else {"istio-injection": "enabled"}
+    features = frozenset(FEATURES)
+    if chosen == "ambient":
+        injection = {"istio.io/dataplane-mode": "ambient"}
+        features -= _SIDECAR_FEATURES
+    mesh = MeshInfo(
+        profile=chosen,
+        version=_image_version(pod) if pod else "unknown",
+        platform=_platform(snap, root, pod, rev),
+        root_namespace=root,
+        injection_labels=injection,
+        features=features,
+    )
+    return Platform(mesh, revision=rev)
+
+
+def _detect_profile(snap: Snapshot) -> str:
+    if snap.control_planes:
+        return "ossm2"
+    if snap.sail_istios and _is_openshift(snap):
+        return "ossm3"
+    if snap.ztunnel_pods:
+        return "ambient"
+    return "revision" if _default_revision(snap) else "upstream"
+
+
+def _default_revision(snap: Snapshot) -> str:
+    """The revision new namespaces should use: the 'default' tag's, else the only one."""
+    for hook in snap.webhooks:
+        if labels(hook).get(TAG_LABEL) == "default" and labels(hook).get(REV_LABEL):
+            return labels(hook)[REV_LABEL]
+    revs = {labels(o).get(REV_LABEL, "") for o in (*snap.istiod_pods, *snap.webhooks)} - {"", "default"}
+    if len(revs) > 1:
+        raise ConfigError(f"several Istio revisions found ({', '.join(sorted(revs))}); pass --revision")
+    return revs.pop() if revs else ""
+
+
+def _istiod_for(snap: Snapshot, rev: str) -> ApiObject | None:
+    wanted = rev or "default"
+    pods = [p for p in snap.istiod_pods if labels(p).get(REV_LABEL, "default") == wanted]
+    return (pods or list(snap.istiod_pods) or [None])[0]
+
+
+def _image_version(pod: ApiObject) -> str:
+    """Version from the discovery image tag: ``.../pilot:1.22.3-distroless`` -> ``1.22.3``."""
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        image = container.get("image", "")
+        tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+        if tag:
+            return re.sub(r"-distroless$", "", tag)
+    return "unknown"
+
+
+def _platform(snap: Snapshot, root: str, pod: ApiObject | None, rev: str) -> str:
+    images = " ".join(c.get("image", "") for c in ((pod or {}).get("spec") or {}).get("containers") or [])
+    if root.startswith("aks-istio") or "mcr.microsoft.com" in images:
+        return "aks"
+    if "gke.gcr.io" in images or rev.startswith("asm-") or any("asm" in name(h) for h in snap.webhooks):
+        return "asm"
+    return "openshift" if _is_openshift(snap) else "kubernetes"
+
+
+def _is_openshift(snap: Snapshot) -> bool:
+    return "route.openshift.io" in snap.api_groups
+
+
+def _ossm2(snap: Snapshot) -> Platform:
+    if not snap.control_planes:
+        raise ConfigError("profile 'ossm2' needs a ServiceMeshControlPlane; none found")
+    smcp = snap.control_planes[0]
+    spec: Mapping = smcp.get("spec") or {}
+    status: Mapping = smcp.get("status") or {}
+    version = status.get("chartVersion") or spec.get("version") or "unknown"
+    mesh = MeshInfo(
+        profile="ossm2",
+        version=str(version),
+        platform="openshift",
+        root_namespace=namespace(smcp),
+        injection_labels={OSSM2_MEMBER_LABEL: "true"},
+        features=frozenset(FEATURES),
+    )
+    return Platform(mesh, control_plane=(namespace(smcp), name(smcp)))
+
+
+def _ossm3(snap: Snapshot) -> Platform:
+    if not snap.sail_istios:
+        raise ConfigError("profile 'ossm3' needs an Istio resource (sailoperator.io); none found")
+    istio = snap.sail_istios[0]
+    spec: Mapping = istio.get("spec") or {}
+    rev = (istio.get("status") or {}).get("activeRevisionName") or name(istio)
+    injection = {"istio-injection": "enabled"} if rev == "default" else {REV_LABEL: rev}
+    mesh = MeshInfo(
+        profile="ossm3",
+        version=str(spec.get("version", "unknown")).lstrip("v"),
+        platform="openshift",
+        root_namespace=spec.get("namespace", "istio-system"),
+        injection_labels=injection,
+        features=frozenset(FEATURES),
+    )
+    return Platform(mesh, revision="" if rev == "default" else rev)

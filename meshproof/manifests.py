@@ -1,0 +1,42 @@
+"""Reading ``manifests/`` and placing its objects in a run's namespaces with the run's labels."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from .cluster import Manifest
+from .errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1] / "manifests"
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+
+
+def load(relative: str) -> list[Manifest]:
+    path = ROOT / relative
+    try:
+        documents = list(yaml.safe_load_all(path.read_text()))
+    except FileNotFoundError:
+        raise ConfigError(f"manifest {relative} not found under {ROOT}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"manifest {relative} is not valid YAML: {exc}") from None
+    return [d for d in documents if d]
+
+
+def placed(manifests: Iterable[Mapping[str, Any]], namespace: str, labels: Mapping[str, str]) -> list[Manifest]:
+    """Copies of ``manifests`` in ``namespace`` carrying ``labels`` (the run's managed-by labels)."""
+    result = []
+    for manifest in manifests:
+        obj = copy.deepcopy(dict(manifest))
+        meta = obj.setdefault("metadata", {})
+        if obj.get("kind") not in CLUSTER_SCOPED:
+            meta["namespace"] = namespace
+        meta["labels"] = {**(meta.get("labels") or {}), **labels}
+        result.append(obj)
+    return result
+
+
+def namespace(name: str, labels: Mapping[str, str]) -> Manifest:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels)}}
