@@ -73,3 +73,12 @@ FEATURES: dict[str, Feature] = {
 
 def capability(marker: str) -> Capability:
     return CAPABILITIES[marker]
+
+
+def mark(marker: str):
+    """The pytest mark of a capability (hyphenated names are not valid attribute names)."""
+    import pytest
+
+    if marker not in CAPABILITIES:
+        raise KeyError(f"unknown capability marker {marker!r}")
+    return getattr(pytest.mark, marker)

@@ -94,6 +94,10 @@ class Cluster(abc.ABC):
         """Logs of a pod's container, for diagnostics."""
 
     @abc.abstractmethod
+    def proxy_admin(self, pod: Pod, path: str) -> str:
+        """GET ``path`` (e.g. /config_dump) from the sidecar's Envoy admin interface."""
+
+    @abc.abstractmethod
     def ingress_endpoint(self, port: int) -> Endpoint:
         """Where the ingress gateway's ``port`` is reached from outside the mesh."""
 

@@ -187,3 +187,23 @@ def _mysql_code(err: BaseException) -> int | None:
     if module.startswith("pymysql") and err.args and isinstance(err.args[0], int):
         return err.args[0]
     return None
+
+
+_PYTHON_ERRORS = (
+    ("ConnectionResetError", RESET),
+    ("RemoteDisconnected", RESET),
+    ("ConnectionRefusedError", REFUSED),
+    ("gaierror", DNS_FAILURE),
+    ("TimeoutError", TIMEOUT),
+    ("timeout", TIMEOUT),
+)
+
+
+def classify_python_error(type_name: str, message: str) -> Outcome:
+    """Classify an error a Python client printed as ``<type>: <message>`` inside a pod."""
+    if "SSL" in type_name or "ssl" in message.lower():
+        return TLS_REJECTED(tls_reason(message))
+    for needle, outcome in _PYTHON_ERRORS:
+        if needle in type_name or needle in message:
+            return outcome
+    return Outcome(ERROR_KIND, reason=f"{type_name}: {message}"[-200:])

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from .cluster import Cluster, Pod
-from .outcome import Outcome, classify_curl, classify_exception
+from .outcome import Outcome, classify_curl, classify_exception, classify_python_error
 
 STATUS_MARK = "\n__meshproof_status__="
 
@@ -142,3 +142,36 @@ def requests_get(url: str, *, timeout: float, verify: str | bool = True, cert: t
 
     shown_cert = f", cert={cert!r}" if cert else ""
     return python_call(f"outside (requests) -> {url}", f"requests.get({url!r}, verify={verify!r}{shown_cert})", call)
+
+
+#: the seed's client inside the productpage container: Python's urllib, no curl needed
+_URLLIB_CLIENT = """
+import sys, urllib.error, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])) as r:
+        body, status = r.read().decode(errors="replace"), r.status
+except urllib.error.HTTPError as e:
+    body, status = e.read().decode(errors="replace"), e.code
+except Exception as e:
+    reason = getattr(e, "reason", None)
+    err = reason if isinstance(reason, BaseException) else e
+    sys.stderr.write(f"{type(err).__name__}: {err}")
+    sys.exit(1)
+sys.stdout.write(body + "\\n__meshproof_status__=" + str(status))
+"""
+
+
+def python_in_pod(cluster: Cluster, pod: Pod, url: str, *, container: str | None = None, timeout: float) -> ProbeResult:
+    """GET with Python's urllib inside a pod, as the seed does from the productpage container."""
+    container = container or pod.app_container
+    argv = ["python3", "-c", _URLLIB_CLIENT, url, f"{timeout:g}"]
+    result = cluster.exec(pod, container, argv, timeout=timeout + 10)
+    body, _, status_text = result.stdout.rpartition(STATUS_MARK)
+    if result.exit_code == 0 and status_text.isdigit():
+        outcome = Outcome("OK", status=int(status_text))
+    else:
+        type_name, _, message = result.stderr.strip().rpartition("\n")[-1].partition(": ")
+        outcome = classify_python_error(type_name, message)
+    command = f"kubectl -n {pod.namespace} exec {pod.name} -c {container} -- python3 -c <urllib GET> {url}"
+    output = f"exit code {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    return _emit(ProbeResult(f"{pod.namespace}/{pod.name}[{container}] (python) -> {url}", command, output, outcome, body))

@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import re
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -91,10 +90,7 @@ NOT_SUPPORTED_PREFIX = "not supported"
 
 def failure_kind(message: str) -> str:
     """Tell a non-conformant mesh apart from a broken suite or cluster, by the error message."""
-    first = message.lstrip()
-    for prefix in ("AssertionError: ", "E   AssertionError: "):
-        if first.startswith(prefix):
-            first = first[len(prefix):]
+    first = message.lstrip().removeprefix("AssertionError: ")
     return NOT_CONFORMANT_KIND if first.startswith(NOT_CONFORMANT) else SUITE_ERROR_KIND
 
 
@@ -342,7 +338,3 @@ def write_allure_metadata(facts: RunFacts, results_dir: Path) -> list[Path]:
 def as_dict(facts: RunFacts) -> dict[str, Any]:
     """Plain types only: what pytest-xdist's workeroutput can carry."""
     return asdict(facts)
-
-
-def tally(outcomes: Iterable[str]) -> Counter[str]:
-    return Counter(outcomes)

@@ -168,28 +168,14 @@ class SslSetting:
         return self
 
     def check_files(self) -> "SslSetting":
-        """Every artefact is a readable file, and the keystore holds the client certificate and key."""
+        """Every artefact the setting names is a readable file."""
         for artefact in sorted(self.given()):
             path: Path = getattr(self, artefact.value)
             try:
                 path.read_bytes()
             except OSError as exc:
                 raise refuse(RULE_READABLE, f"{artefact.label} ({artefact.env}) {path}: {exc.strerror}") from None
-        if self.client_keystore is not None:
-            self._check_keystore()
         return self
-
-    def _check_keystore(self) -> None:
-        from .keystores import read_keystore  # the keystore is read only for mutual TLS
-
-        assert self.client_keystore and self.client_cert and self.client_key and self.keystore_password
-        entry = read_keystore(self.client_keystore, self.keystore_password)
-        if not entry.holds(self.client_cert.read_bytes(), self.client_key.read_bytes()):
-            raise refuse(
-                RULE_KEYSTORE_MATCHES,
-                f"client keystore {self.client_keystore} does not hold the client certificate and key "
-                f"({self.client_cert}, {self.client_key})",
-            )
 
     def _describe(self) -> str:
         return f"ssl-mode {self.mode.value!r} with mutual TLS {self.mutual_tls.value!r}"
@@ -197,6 +183,28 @@ class SslSetting:
 
 def _names(artefacts: list[Artefact]) -> str:
     return ", ".join(f"a {a.label} ({a.env})" for a in artefacts)
+
+
+def check_keystore(setting: SslSetting) -> SslSetting:
+    """The client keystore opens with its password and holds exactly the client certificate and key.
+
+    Separate from :meth:`SslSetting.check_files` because pymysql never reads
+    the keystore (Java clients do): the app stays free of pyjks, the fixtures
+    that build keystores call this.
+    """
+    from .keystores import read_keystore
+
+    if setting.client_keystore is None:
+        return setting
+    assert setting.client_cert and setting.client_key and setting.keystore_password
+    entry = read_keystore(setting.client_keystore, setting.keystore_password)
+    if not entry.holds(setting.client_cert.read_bytes(), setting.client_key.read_bytes()):
+        raise refuse(
+            RULE_KEYSTORE_MATCHES,
+            f"client keystore {setting.client_keystore} does not hold the client certificate and key "
+            f"({setting.client_cert}, {setting.client_key})",
+        )
+    return setting
 
 
 def _trust_context() -> ssl.SSLContext:

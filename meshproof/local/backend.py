@@ -94,6 +94,8 @@ class LocalCluster(Cluster):
         self.directory.chmod(0o711)  # the proxy user must traverse to its own 0700 directory
         self.ca = CertificateAuthority.create(self.trust_domain, "meshproof reference mesh")
         self.network.create()
+        # an installed mesh comes with its root namespace
+        self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.root_namespace}})
         return self
 
     def close(self) -> None:
@@ -283,6 +285,15 @@ class LocalCluster(Cluster):
 
     def ingress_endpoint(self, port: int) -> Endpoint:
         raise MeshproofError("the reference mesh has no ingress gateway yet")
+
+    def proxy_admin(self, pod: Pod, path: str) -> str:
+        sidecar = self._local(pod).sidecar
+        if sidecar is None:
+            raise MeshproofError(f"pod {pod.namespace}/{pod.name} has no sidecar")
+        status, body = sidecar.admin(path)
+        if status != 200:
+            raise MeshproofError(f"Envoy admin {path} answered {status} in {pod.name}")
+        return body
 
     def diagnostics(self, namespace: str) -> dict[str, str]:
         found: dict[str, str] = {}

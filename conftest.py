@@ -1,0 +1,9 @@
+"""Registers the fixture modules; see fixtures/ for what each provides."""
+
+pytest_plugins = [
+    "fixtures.options",
+    "fixtures.mesh",
+    "fixtures.features",
+    "fixtures.workloads",
+    "fixtures.traffic",
+]
