@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.features",
     "fixtures.workloads",
     "fixtures.traffic",
+    "fixtures.identities",
 ]

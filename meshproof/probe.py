@@ -90,6 +90,9 @@ def parse_curl(exit_code: int, stdout: str, stderr: str) -> tuple[Outcome, str]:
     return classify_curl(exit_code, stderr, status), body
 
 
+_WITH_CLIENT_PEM = 'umask 077; f=$(mktemp); cat > "$f"; curl "$@" --cert "$f"; rc=$?; rm -f "$f"; exit $rc'
+
+
 def curl_in_pod(
     cluster: Cluster,
     pod: Pod,
@@ -99,13 +102,19 @@ def curl_in_pod(
     timeout: float,
     tls: TLSOptions | None = None,
     headers: Sequence[str] = (),
+    client_pem: bytes | None = None,
 ) -> ProbeResult:
     """curl from inside a pod's container, as ``kubectl exec ... -- curl`` would."""
     container = container or pod.app_container
     argv = curl_argv(url, timeout=timeout, tls=tls, headers=headers)
-    result = cluster.exec(pod, container, argv, timeout=timeout + 10)
+    if client_pem is not None:
+        # the certificate and key travel on stdin into a private temp file: never in argv, logs or reports
+        argv = ["sh", "-c", _WITH_CLIENT_PEM, "curl", *argv[1:]]
+    result = cluster.exec(pod, container, argv, timeout=timeout + 10, stdin=client_pem)
     outcome, body = parse_curl(result.exit_code, result.stdout, result.stderr)
     command = f"kubectl -n {pod.namespace} exec {pod.name} -c {container} -- {shlex.join(argv)}"
+    if client_pem is not None:
+        command += "  < client certificate and key (PEM, not shown)"
     output = f"exit code {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     return _emit(ProbeResult(f"{pod.namespace}/{pod.name}[{container}] -> {url}", command, output, outcome, body))
 

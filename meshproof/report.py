@@ -80,6 +80,7 @@ def scrub_tree(directory: Path) -> list[Path]:
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 SKIPPED, NOT_SUPPORTED = "skipped", "not-supported"
 XFAILED, XPASSED = "xfailed", "xpassed"
+DESELECTED = "deselected"
 
 NOT_CONFORMANT_KIND = "mesh is not conformant"
 SUITE_ERROR_KIND = "suite or infrastructure error"
@@ -242,7 +243,7 @@ def conformance_report(
 ) -> dict[str, Any]:
     """The report as a plain mapping: written as YAML and JSON, read by tests."""
     mesh = facts.mesh
-    stats = {name: int(statistics.get(name, 0)) for name in (PASSED, FAILED, ERROR, SKIPPED, XFAILED, XPASSED)}
+    stats = {name: int(statistics.get(name, 0)) for name in (PASSED, FAILED, ERROR, SKIPPED, XFAILED, XPASSED, DESELECTED)}
     stats["not_supported"] = sum(1 for check in checks if check.outcome == NOT_SUPPORTED)
     stats["plain_skipped"] = stats[SKIPPED] - stats["not_supported"]
     stats["checks"] = len(checks)

@@ -7,6 +7,7 @@ import os
 import urllib3
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.dynamic.exceptions import DynamicApiError
 
 from ..errors import PreflightError
 
@@ -34,11 +35,11 @@ def api_client(context: str | None, kubeconfig: str | None) -> client.ApiClient:
 
 def one_line(exc: BaseException) -> str:
     """The reason an API call failed, with no traceback and no response dump."""
-    if isinstance(exc, client.ApiException):
+    if isinstance(exc, (client.ApiException, DynamicApiError)):
         message = ""
         try:
             message = json.loads(exc.body or "{}").get("message", "")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, TypeError):
             pass
         if exc.status == 0:
             return _squash(str(exc.reason))

@@ -8,7 +8,7 @@ from ..errors import ConfigError
 from ..pki import spiffe_id
 from .envoy_config import Destination, InboundPort, SidecarBehaviour, SidecarConfig
 from .objects import Store
-from .peerauthn import DISABLE, MODES, EffectiveMtls, effective_mtls
+from ..peerauthn import DISABLE, MODES, EffectiveMtls, effective_mtls
 
 CLUSTER_DOMAIN = "svc.cluster.local"
 

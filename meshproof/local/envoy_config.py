@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .host import PROXY_UID
-from .peerauthn import DISABLE, PERMISSIVE, STRICT
+from ..peerauthn import DISABLE, PERMISSIVE, STRICT
 
 T = "type.googleapis.com/"
 LISTENER = T + "envoy.config.listener.v3.Listener"

@@ -1,0 +1,60 @@
+"""What explains a failure in one namespace: pods, events, logs, Envoy's view, the applied YAML.
+
+Diagnostics run while a test is already failing, so a piece that cannot be
+read is reported as text and never raises.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import yaml
+
+from ..cluster import PROXY_CONTAINER, ExecResult, Manifest, Pod
+from .client import one_line
+from .pods import summary
+from .snapshot import ApiObject
+
+#: how Envoy's admin API is read from inside the sidecar: pilot-agent first, curl when absent
+ENVOY_READERS = (("pilot-agent", "request", "GET"), ("curl", "-s", "http://localhost:15000/"))
+ENVOY_PAGES = ("config_dump", "clusters")
+
+
+def describe_pods(pods: list[ApiObject]) -> str:
+    return "\n".join(summary(p) for p in pods) or "no pods"
+
+
+def describe_events(events: list[ApiObject]) -> str:
+    def when(e: ApiObject) -> str:
+        return str(e.get("lastTimestamp") or e.get("eventTime") or (e.get("metadata") or {}).get("creationTimestamp") or "")
+
+    lines = [f"{when(e)} {e.get('type', '')} {e.get('reason', '')} "
+             f"{(e.get('involvedObject') or {}).get('kind', '')}/{(e.get('involvedObject') or {}).get('name', '')}: "
+             f"{' '.join(str(e.get('message', '')).split())}" for e in sorted(events, key=when)]
+    return "\n".join(lines) or "no events"
+
+
+def envoy_page(run: Callable[[tuple[str, ...]], ExecResult], page: str) -> str:
+    """One admin page of the sidecar's Envoy, trying each reader in turn."""
+    failures = []
+    for reader in ENVOY_READERS:
+        argv = (*reader, page) if reader[0] == "pilot-agent" else (*reader[:-1], reader[-1] + page)
+        result = run(argv)
+        if result.exit_code == 0:
+            return result.stdout
+        failures.append(f"{' '.join(argv)}: exit {result.exit_code} {result.stderr.strip()}")
+    return "unavailable: " + "; ".join(failures)
+
+
+def applied_yaml(manifests: list[Manifest]) -> str:
+    return yaml.safe_dump_all(manifests, sort_keys=False) if manifests else "nothing applied"
+
+
+def safely(read: Callable[[], str]) -> str:
+    try:
+        return read()
+    except Exception as exc:  # noqa: BLE001 - a diagnostic must not hide the failure it explains
+        return f"unavailable: {one_line(exc)}"
+
+
+def proxied(pods: list[Pod]) -> list[Pod]:
+    return [p for p in pods if PROXY_CONTAINER in p.containers]

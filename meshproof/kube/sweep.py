@@ -1,0 +1,49 @@
+"""Removing what earlier runs left behind (Ctrl-C, a killed CI job), found by label."""
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+
+from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE
+from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS
+from .ledger import Ledger, Ref
+from .waiting import delete_and_wait
+
+#: every kind a run may create, the kube backend's own objects included
+SWEPT_KINDS = (
+    ("v1", "Namespace"), ("v1", "Secret"), ("v1", "Service"), ("v1", "ServiceAccount"), ("v1", "ConfigMap"),
+    ("apps/v1", "Deployment"),
+    ("security.istio.io/v1", "PeerAuthentication"), ("security.istio.io/v1", "AuthorizationPolicy"),
+    ("networking.istio.io/v1", "Gateway"), ("networking.istio.io/v1", "VirtualService"),
+    ("networking.istio.io/v1", "DestinationRule"), ("networking.istio.io/v1", "ServiceEntry"),
+    ("networking.istio.io/v1", "Sidecar"), ("maistra.io/v1", "ServiceMeshMember"),
+)
+
+
+def leftovers(dyn: Any) -> Ledger:
+    """Every object labelled as the suite's, in a ledger so it is torn down like a run's."""
+    found = Ledger()
+    for api_version, kind in SWEPT_KINDS:
+        try:
+            resource = dyn.resources.get(api_version=api_version, kind=kind)
+        except ResourceNotFoundError:
+            continue  # kind not served here (no OSSM, older Istio): nothing of it to sweep
+        listing = resource.get(label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}").to_dict()
+        for item in listing.get("items") or []:
+            found.record({"apiVersion": api_version, "kind": kind,
+                          "metadata": {"name": item["metadata"]["name"],
+                                       "namespace": item["metadata"].get("namespace", "")}})
+    return found
+
+
+def sweep_all(dyn: Any) -> list[str]:
+    deleted = []
+    for ref in leftovers(dyn).teardown_order():
+        resource = dyn.resources.get(api_version=ref.api_version, kind=ref.kind)
+        if delete_and_wait(resource, ref.name, ref.namespace or None, timeout=DEFAULT_TIMEOUTS.delete):
+            deleted.append(ref.describe())
+    return deleted
+
+
+__all__ = ["Ref", "SWEPT_KINDS", "leftovers", "sweep_all"]
