@@ -6,5 +6,7 @@ pytest_plugins = [
     "fixtures.features",
     "fixtures.workloads",
     "fixtures.traffic",
+    "fixtures.gateway",
     "fixtures.identities",
+    "fixtures.reporting",
 ]

@@ -17,11 +17,14 @@ MANAGED_BY_VALUE = "meshproof"
 RUN_LABEL = "meshproof.io/run"
 
 
+RUN_ID_ENV = "MESHPROOF_RUN_ID"
+
+
 def new_run_id() -> str:
-    """Short, DNS-label-safe and distinct per pytest-xdist worker."""
+    """Short, DNS-label-safe and distinct per pytest-xdist worker; $MESHPROOF_RUN_ID fixes its stem."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     suffix = worker.replace("gw", "w") if worker else ""
-    return f"{secrets.token_hex(3)}{suffix}"
+    return f"{os.environ.get(RUN_ID_ENV) or secrets.token_hex(3)}{suffix}"
 
 
 @dataclass

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -82,16 +83,16 @@ def iptables_restore(netns: str, rules: str) -> None:
     run(["ip", "netns", "exec", netns, "iptables-restore"], input=rules)
 
 
-def sweep() -> list[str]:
-    """Remove every namespace, process and temp directory a killed run left behind."""
+def sweep(run_id: str = "") -> list[str]:
+    """Remove the namespaces, processes and temp directories a killed run left (every run's by default)."""
     removed = []
-    for netns in list_netns():
+    for netns in list_netns(f"{PREFIX}{run_id}"):
         delete_netns(netns)
         removed.append(f"netns {netns}")
-    for leftover in NETNS_ETC.glob(f"{PREFIX}*") if NETNS_ETC.exists() else ():
+    for leftover in NETNS_ETC.glob(f"{PREFIX}{run_id}*") if NETNS_ETC.exists() else ():
         shutil.rmtree(leftover, ignore_errors=True)
         removed.append(f"dir {leftover}")
-    for leftover in Path("/tmp").glob("meshproof-*"):
+    for leftover in Path(tempfile.gettempdir()).glob(f"meshproof-{run_id}*"):
         shutil.rmtree(leftover, ignore_errors=True)
         removed.append(f"dir {leftover}")
     return removed

@@ -22,8 +22,8 @@ class PodNetwork:
         self.namespaces: list[str] = []
 
     def create(self) -> None:
+        self.namespaces.append(self.node)  # recorded first: an interruption mid-call must not leak it
         host.ip_batch([f"netns add {self.node}", f"link add {BRIDGE} netns {self.node} type bridge"])
-        self.namespaces.append(self.node)
         host.run(["ip", "-n", self.node, "link", "set", BRIDGE, "up"])
 
     def add_pod(self) -> tuple[str, str]:
@@ -31,8 +31,8 @@ class PodNetwork:
         number = next(self._counter)
         netns = f"{self.node}-{number}"
         address = str(next(self._addresses))
+        self.namespaces.append(netns)  # recorded first: an interruption mid-call must not leak it
         host.ip_batch([f"netns add {netns}", f"link add v{number} netns {self.node} type veth peer name eth0 netns {netns}"])
-        self.namespaces.append(netns)
         host.run(["ip", "-n", self.node, "-batch", "-"], input=f"link set v{number} master {BRIDGE} up\n")
         host.run(
             ["ip", "-n", netns, "-batch", "-"],

@@ -1,6 +1,8 @@
 """Processes of the reference mesh: started as children that die with the run."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,17 +37,26 @@ class Process:
 class Supervisor:
     """Owns every process of a run so that one call stops them all."""
 
-    def __init__(self) -> None:
+    def __init__(self, tag: dict[str, str] | None = None) -> None:
         self._processes: list[Process] = []
+        #: environment added to every process, so leftovers can be traced to their run
+        self.tag = dict(tag or {})
 
     def start(self, name: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Process:
         out = open(log, "ab")
         try:
-            popen = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+            full_env = {**(os.environ if env is None else env), **self.tag}
+            # Ctrl-C is held off until the child is registered, so stop_all() always knows it
+            previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+            try:
+                popen = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=full_env, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, previous))
+                process = Process(name, popen, log)
+                self._processes.append(process)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         finally:
             out.close()
-        process = Process(name, popen, log)
-        self._processes.append(process)
         return process
 
     def stop(self, process: Process) -> None:

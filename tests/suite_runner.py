@@ -1,0 +1,52 @@
+"""Run a conformance suite in a child pytest, as a user would, and read which checks failed.
+
+The project's own tests use it to prove each check fails on a mesh with the
+matching defect switched on and passes on the healthy one.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+#: failing waits end fast in defect runs; the healthy run keeps the default
+FAST_FAILURE = ["--timeout-policy", "4"]
+
+
+@dataclass
+class SuiteRun:
+    exit_code: int
+    output: str
+    passed: set[str] = field(default_factory=set)
+    failed: set[str] = field(default_factory=set)
+    skipped: set[str] = field(default_factory=set)
+
+
+def _name(case: ET.Element) -> str:
+    return case.get("name", "")
+
+
+def run_suite(marker: str, workdir: Path, *, defects: tuple[str, ...] = (), extra: list[str] | None = None,
+              env: dict[str, str] | None = None, timeout: float = 600) -> SuiteRun:
+    junit = workdir / "junit.xml"
+    argv = [sys.executable, "-m", "pytest", "suites", "-m", marker, "-q", "-p", "no:cacheprovider",
+            "--reports-dir", str(workdir / "reports"), f"--junitxml={junit}"]
+    for defect in defects:
+        argv += ["--mesh-defect", defect]
+    argv += (FAST_FAILURE if defects else []) + (extra or [])
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+    run = SuiteRun(done.returncode, done.stdout[-6000:] + done.stderr[-3000:])
+    if junit.exists():
+        for case in ET.parse(junit).getroot().iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                run.failed.add(_name(case))
+            elif case.find("skipped") is not None:
+                run.skipped.add(_name(case))
+            else:
+                run.passed.add(_name(case))
+    return run

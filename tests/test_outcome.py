@@ -1,0 +1,99 @@
+"""The classifier, fed with what curl and Python really printed on this machine (DESIGN.md)."""
+from __future__ import annotations
+
+import socket
+import ssl
+
+import pytest
+
+from meshproof.outcome import (
+    CERTIFICATE_REQUIRED, HANDSHAKE_FAILURE, HOSTNAME_MISMATCH, OK, RESET, REFUSED, TIMEOUT, TLS_REJECTED, UNKNOWN_CA,
+    DNS_FAILURE, VERIFY_FAILED, Outcome, classify_curl, classify_database_error, classify_exception,
+    classify_python_error,
+)
+from meshproof.probe import STATUS_MARK, parse_curl
+
+
+@pytest.mark.parametrize("exit_code, stderr, expected", [
+    (56, "curl: (56) Recv failure: Connection reset by peer", RESET),
+    (35, "curl: (35) OpenSSL/3.0.19: error:0A000410:SSL routines::sslv3 alert handshake failure",
+     TLS_REJECTED(HANDSHAKE_FAILURE)),
+    (35, "curl: (35) error:1401E418:SSL routines:CONNECT_CR_FINISHED:tlsv1 alert unknown ca", TLS_REJECTED(UNKNOWN_CA)),
+    (56, "curl: (56) OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0",
+     TLS_REJECTED(CERTIFICATE_REQUIRED)),
+    (16, "curl: (16) Send failure: Broken pipe", TLS_REJECTED(None)),
+    (7, "curl: (7) Failed to connect to details port 9080: Connection refused", REFUSED),
+    (28, "curl: (28) Operation timed out after 5001 milliseconds", TIMEOUT),
+    (6, "curl: (6) Could not resolve host: details", DNS_FAILURE),
+    (60, "curl: (60) SSL certificate problem: unable to get local issuer certificate", TLS_REJECTED(VERIFY_FAILED)),
+])
+def test_curl_failures_are_classified_by_exit_code_and_message(exit_code, stderr, expected):
+    seen = classify_curl(exit_code, stderr, None)
+    assert seen == expected
+
+
+def test_a_curl_answer_carries_its_http_status():
+    outcome, body = parse_curl(0, '{"id": 1}' + STATUS_MARK + "503", "")
+    assert outcome == OK(503) and body == '{"id": 1}'
+
+
+def test_an_expected_outcome_without_reason_accepts_any_reason_but_not_another_kind():
+    assert TLS_REJECTED().matches(TLS_REJECTED(UNKNOWN_CA))
+    assert not TLS_REJECTED(HANDSHAKE_FAILURE).matches(TLS_REJECTED(UNKNOWN_CA))
+    assert not OK(200).matches(OK(503))
+    assert not RESET.matches(TLS_REJECTED())
+
+
+def test_python_exceptions_are_classified():
+    assert classify_exception(ConnectionResetError(104, "Connection reset by peer")) == RESET
+    assert classify_exception(ConnectionRefusedError(111, "Connection refused")) == REFUSED
+    assert classify_exception(socket.timeout("timed out")) == TIMEOUT
+    verify = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                                             "IP address mismatch, certificate is not valid for '10.0.0.1'.")
+    assert classify_exception(verify) == TLS_REJECTED(HOSTNAME_MISMATCH)
+
+
+def test_a_pymysql_error_is_a_database_error_with_its_code():
+    import pymysql
+
+    assert classify_exception(pymysql.err.OperationalError(1045, "Access denied for user 'app'")) == Outcome("DB_ERROR", code=1045)
+
+
+WRAPPED_VERIFY_FAILURE = ("Can't connect to MySQL server on 'mysql.external.example' ([SSL: CERTIFICATE_VERIFY_FAILED] "
+                          "certificate verify failed: unable to get local issuer certificate (_ssl.c:1006))")
+
+
+def test_a_tls_failure_pymysql_wraps_in_2003_is_a_tls_rejection():
+    import pymysql
+
+    try:
+        try:
+            raise ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+        except ssl.SSLError as inner:
+            raise pymysql.err.OperationalError(2003, WRAPPED_VERIFY_FAILURE) from inner
+    except pymysql.err.OperationalError as wrapped:
+        assert classify_exception(wrapped) == TLS_REJECTED(VERIFY_FAILED)
+
+
+@pytest.mark.parametrize("code, message, expected", [
+    (2003, WRAPPED_VERIFY_FAILURE, TLS_REJECTED(VERIFY_FAILED)),
+    (2003, "Can't connect to MySQL server on '10.244.0.9' ([SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+           "failed: Hostname mismatch, certificate is not valid for 'db-alias.example'. (_ssl.c:1006))",
+     TLS_REJECTED(HOSTNAME_MISMATCH)),
+    (1045, "Access denied for user 'app'@'10.244.0.5' (using password: YES)", Outcome("DB_ERROR", code=1045)),
+    (3159, "Connections using insecure transport are prohibited while --require_secure_transport=ON.",
+     Outcome("DB_ERROR", code=3159)),
+    (2013, "Lost connection to MySQL server during query", Outcome("DB_ERROR", code=2013)),
+])
+def test_the_query_apps_database_errors_are_classified(code, message, expected):
+    assert classify_database_error(code, message) == expected
+
+
+@pytest.mark.parametrize("type_name, message, expected", [
+    ("ConnectionResetError", "[Errno 104] Connection reset by peer", RESET),
+    ("RemoteDisconnected", "Remote end closed connection without response", RESET),
+    ("SSLError", "[SSL: TLSV1_ALERT_UNKNOWN_CA] tlsv1 alert unknown ca", TLS_REJECTED(UNKNOWN_CA)),
+    ("gaierror", "[Errno -2] Name or service not known", DNS_FAILURE),
+])
+def test_errors_printed_by_the_in_pod_python_client_are_classified(type_name, message, expected):
+    assert classify_python_error(type_name, message) == expected
