@@ -7,6 +7,7 @@ pytest_plugins = [
     "fixtures.workloads",
     "fixtures.traffic",
     "fixtures.gateway",
+    "fixtures.database",
     "fixtures.identities",
     "fixtures.reporting",
 ]

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+from .errors import MeshproofError
+
+if TYPE_CHECKING:
+    from .egress import ExternalDatabase
 
 Manifest = dict[str, Any]
 
@@ -104,6 +109,13 @@ class Cluster(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Remove everything this run created; safe to call twice."""
+
+    def start_external_database(self, server_name: str, *, unlisted_name: str) -> "ExternalDatabase":
+        """A TLS-only MySQL-compatible database outside the mesh, reached as ``server_name`` (feature external-database)."""
+        raise MeshproofError(f"the {self.backend} backend cannot start an external database")
+
+    def stop_external_database(self, server_name: str) -> None:
+        """Stop what :meth:`start_external_database` started."""
 
     def diagnostics(self, namespace: str) -> dict[str, str]:
         """Text attachments that explain a failure in ``namespace`` (name -> content)."""

@@ -40,3 +40,24 @@ def placed(manifests: Iterable[Mapping[str, Any]], namespace: str, labels: Mappi
 
 def namespace(name: str, labels: Mapping[str, str]) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels)}}
+
+
+def filled(manifests: Iterable[Mapping[str, Any]], values: Mapping[str, Any]) -> list[Manifest]:
+    """Copies where every value written as exactly ``${NAME}`` becomes ``values[NAME]``.
+
+    Whole values only, substituted after parsing: a number stays a number, a
+    mapping stays a mapping, and no value can inject YAML.
+    """
+    def fill(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: fill(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fill(v) for v in node]
+        if isinstance(node, str) and node.startswith("${") and node.endswith("}"):
+            name = node[2:-1]
+            if name not in values:
+                raise ConfigError(f"manifest placeholder {node} has no value (given: {', '.join(sorted(values))})")
+            return copy.deepcopy(values[name])
+        return node
+
+    return [fill(dict(m)) for m in manifests]

@@ -152,10 +152,6 @@ def classify_exception(exc: BaseException) -> Outcome:
         seen = seen.__cause__ or seen.__context__ or wrapped or getattr(seen, "reason", None)
         if not isinstance(seen, BaseException):
             seen = None
-    for err in chain:
-        code = _mysql_code(err)
-        if code is not None:
-            return DB_ERROR(code)
     text = " | ".join(f"{type(e).__name__}: {e}" for e in chain)
     for err in chain:
         if isinstance(err, ssl.SSLCertVerificationError):
@@ -163,6 +159,11 @@ def classify_exception(exc: BaseException) -> Outcome:
     for err in chain:
         if isinstance(err, ssl.SSLError):
             return TLS_REJECTED(tls_reason(text))
+    # after the ssl errors: pymysql wraps a failed handshake in OperationalError(2003, ...)
+    for err in chain:
+        code = _mysql_code(err)
+        if code is not None:
+            return DB_ERROR(code)
     if tls_reason(text) and ("ssl" in text.lower() or "tls" in text.lower()):
         return TLS_REJECTED(tls_reason(text))
     for err in chain:
@@ -179,6 +180,19 @@ def classify_exception(exc: BaseException) -> Outcome:
     if "remotedisconnected" in text.lower() or "connection aborted" in text.lower():
         return RESET
     return Outcome(ERROR_KIND, reason=text[-200:])
+
+
+def classify_database_error(code: int | None, message: str) -> Outcome:
+    """A database error reported as code and message (the /query app's 502 body).
+
+    As in :func:`classify_exception`, a TLS failure the driver wrapped in a
+    connection error (2003 "...CERTIFICATE_VERIFY_FAILED...") is a TLS
+    rejection, not the wrapper's code.
+    """
+    reason = tls_reason(message)
+    if reason is not None and ("ssl" in message.lower() or "tls" in message.lower()):
+        return TLS_REJECTED(reason)
+    return DB_ERROR(code)
 
 
 def _mysql_code(err: BaseException) -> int | None:

@@ -192,3 +192,72 @@ def load_certificates(pem: bytes, what: str = "certificate") -> list[x509.Certif
     if not certs:
         raise ConfigError(f"malformed {what}: no certificate found")
     return certs
+
+
+# ---------------------------------------------------------------- seed 002: ingress gateway material
+
+
+def trust_bundle(*authorities: CertificateAuthority) -> bytes:
+    """Several CAs in one ``ca.crt``, as seed 002 concatenates acme.com.crt and pirate.com.crt."""
+    return b"".join(ca.cert_pem for ca in authorities)
+
+
+@dataclass
+class GatewayMaterial:
+    """Seed 002's certificates: the gateway's server identity and its partners' client identities.
+
+    ``acme`` is the partner CA the gateway trusts, ``pirate`` one it must not.
+    ``great_partner`` is the trusted client; ``bad_partner`` is signed by the
+    pirate; ``expired_partner`` is acme's but no longer valid;
+    ``other_san_partner`` is acme's but names a different partner in its SAN.
+    """
+
+    host: str
+    server_ca: CertificateAuthority
+    server: Issued
+    acme: CertificateAuthority
+    great_partner: Issued
+    pirate: CertificateAuthority
+    bad_partner: Issued
+    expired_partner: Issued
+    other_san_partner: Issued
+
+    GREAT_PARTNER = "great-partner.apps.acme.com"
+    OTHER_PARTNER = "other-partner.apps.acme.com"
+    BAD_PARTNER = "bad-partner.apps.pirate.com"
+
+    @classmethod
+    def create(cls, host: str) -> "GatewayMaterial":
+        server_ca = CertificateAuthority.create("example.com", "example Inc.")
+        acme = CertificateAuthority.create("acme.com", "Acme Inc.")
+        pirate = CertificateAuthority.create("pirate.com", "Pirate Inc.")
+        long_ago = _now() - dt.timedelta(days=30)
+
+        def partner(ca: CertificateAuthority, name: str, department: str, san: str | None = None, **validity) -> Issued:
+            return ca.issue(name, organization=department, dns_names=(san or name,), server=False, **validity)
+
+        return cls(
+            host=host,
+            server_ca=server_ca,
+            server=server_ca.issue(host, organization="Great Department", dns_names=(host,), client=False),
+            acme=acme,
+            great_partner=partner(acme, cls.GREAT_PARTNER, "Great Department"),
+            pirate=pirate,
+            bad_partner=partner(pirate, cls.BAD_PARTNER, "Bad Department"),
+            expired_partner=partner(acme, cls.GREAT_PARTNER, "Great Department",
+                                    not_before=long_ago, not_after=long_ago + dt.timedelta(days=1)),
+            other_san_partner=partner(acme, cls.GREAT_PARTNER, "Great Department", san=cls.OTHER_PARTNER),
+        )
+
+    def clients(self) -> dict[str, Issued]:
+        return {"great-partner": self.great_partner, "bad-partner": self.bad_partner,
+                "expired-partner": self.expired_partner, "other-san-partner": self.other_san_partner}
+
+    def write(self, directory: Path) -> dict[str, tuple[Path, Path]]:
+        """Client certificates and keys (0600) under ``directory``, plus the CAs' certificates."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stem, ca in (("example.com", self.server_ca), ("acme.com", self.acme), ("pirate.com", self.pirate)):
+            (directory / f"{stem}.crt").write_bytes(ca.cert_pem)
+        return {name: issued.write(directory, name) for name, issued in self.clients().items()}
+

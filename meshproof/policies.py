@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Mapping
 
 SECURITY_API = "security.istio.io/v1"
+NETWORKING_API = "networking.istio.io/v1"
 
 
 def peer_authentication(namespace: str, mode: str | None, *, name: str = "default",
@@ -18,3 +19,9 @@ def peer_authentication(namespace: str, mode: str | None, *, name: str = "defaul
         spec["portLevelMtls"] = {int(port): {"mode": m} for port, m in port_modes.items()}
     return {"apiVersion": SECURITY_API, "kind": "PeerAuthentication",
             "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def outbound_traffic_policy(namespace: str, mode: str, *, name: str = "default") -> dict:
+    """A namespace-wide ``Sidecar`` setting outboundTrafficPolicy (ALLOW_ANY or REGISTRY_ONLY)."""
+    return {"apiVersion": NETWORKING_API, "kind": "Sidecar", "metadata": {"name": name, "namespace": namespace},
+            "spec": {"outboundTrafficPolicy": {"mode": mode}}}

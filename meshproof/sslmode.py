@@ -136,8 +136,10 @@ class SslSetting:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "SslSetting":
         """Read the ``DB_*`` variables of the app's configuration (empty means absent)."""
-        values = {name: env.get(variable) or None for name, variable in ENV.items()}
-        return cls.parse(values.pop("mode") or SslMode.DISABLE.value, values.pop("mutual_tls") or "disable", **values)
+        given = {name: env.get(variable) or None for name, variable in ENV.items()}
+        mode = given.pop("mode") or SslMode.DISABLE.value  # seed 001: disable is the default
+        mutual_tls = given.pop("mutual_tls") or MutualTls.DISABLE.value
+        return cls.parse(mode, mutual_tls, **given)
 
     def as_env(self) -> dict[str, str]:
         """The ``DB_*`` variables that configure the app with this setting."""
@@ -151,18 +153,18 @@ class SslSetting:
         """Check the setting against the seed's tables; raise :class:`ConfigError` naming the rule."""
         combination = (self.mode, self.mutual_tls)
         if combination not in VALID:
+            allowed = " or ".join(mode.value for mode, mutual in VALID if mutual is self.mutual_tls)
             raise refuse(
                 RULE_COMBINATION,
-                f"mutual TLS {self.mutual_tls.value!r} needs ssl-mode verify-ca or verify-full, "
-                f"not {self.mode.value!r}",
+                f"mutual TLS {self.mutual_tls.value!r} needs ssl-mode {allowed}, not {self.mode.value!r}",
             )
         needed = VALID[combination]
         missing = sorted(needed - self.given())
         if missing:
-            raise refuse(RULE_NEEDED, f"{self._describe()} needs {_names(missing)}")
+            raise refuse(RULE_NEEDED, f"{self._describe()} needs the {_names(missing)}")
         superfluous = sorted(self.given() - needed)
         if superfluous:
-            raise refuse(RULE_SUPERFLUOUS, f"{self._describe()} takes no {_names(superfluous)}; remove it")
+            raise refuse(RULE_SUPERFLUOUS, f"{self._describe()} must not be given the {_names(superfluous)}")
         if (self.client_keystore is None) != (self.keystore_password is None):
             raise refuse(RULE_KEYSTORE_PASSWORD, f"a client keystore and its password ({ENV['keystore_password']}) go together")
         return self
@@ -182,7 +184,7 @@ class SslSetting:
 
 
 def _names(artefacts: list[Artefact]) -> str:
-    return ", ".join(f"a {a.label} ({a.env})" for a in artefacts)
+    return ", ".join(f"{a.label} ({a.env})" for a in artefacts)
 
 
 def check_keystore(setting: SslSetting) -> SslSetting:

@@ -74,7 +74,7 @@ def exit_code(status: str, *, what: str) -> int:
         return 0
     if doc.get("reason") == "NonZeroExitCode":
         for cause in (doc.get("details") or {}).get("causes") or []:
-            if cause.get("reason") == "ExitCode":
+            if cause.get("reason") == "ExitCode" and str(cause.get("message", "")).isdigit():
                 return int(cause["message"])
     message = " ".join(str(doc.get("message") or doc.get("reason") or status).split())
     raise ExecError(f"{what} failed to run: {message}")

@@ -63,6 +63,8 @@ def check_reachable(api: client.ApiClient) -> str:
         raise PreflightError(f"cannot reach the Kubernetes API at {host}: {one_line(exc)}") from None
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise PreflightError(f"cannot reach the Kubernetes API at {host}: {one_line(exc)}") from None
+    except ValueError:
+        raise PreflightError(f"{host} does not answer like a Kubernetes API server (no version)") from None
 
 
 def check_access(api: client.ApiClient, needed: tuple[Access, ...]) -> None:

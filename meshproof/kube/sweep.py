@@ -7,7 +7,7 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS
-from .ledger import Ledger, Ref
+from .ledger import Ledger
 from .waiting import delete_and_wait
 
 #: every kind a run may create, the kube backend's own objects included
@@ -45,5 +45,3 @@ def sweep_all(dyn: Any) -> list[str]:
             deleted.append(ref.describe())
     return deleted
 
-
-__all__ = ["Ref", "SWEPT_KINDS", "leftovers", "sweep_all"]

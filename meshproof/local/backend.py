@@ -13,23 +13,31 @@ from typing import Any, Iterable, Mapping
 from .. import __version__
 from ..capabilities import FEATURES
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod
+from ..egress import ExternalDatabase
 from ..errors import ConfigError, MeshproofError
 from ..pki import CertificateAuthority
-from . import host
+from . import host, volumes
 from .controlplane import ControlPlane, PodView, validate_peer_authentication
 from .defects import validate as validate_defects
-from .envoy_config import SidecarBehaviour
+from .envoy_config import GatewayBehaviour, SidecarBehaviour
+from .gateway import IngressGateway
+from .gateway_control import validate_gateway
 from .images import command_for
+from .mariadb import MariaDB
 from .network import PodNetwork
 from .objects import Store, key_of
 from .processes import Process, Supervisor
 from .sidecar import Sidecar
 
 INJECT = "sidecar.istio.io/inject"
+#: set on every process of a run so a leak check can find them by run id
+RUN_ENV = "MESHPROOF_RUN"
 
 #: what the reference mesh implements; a feature missing here makes a check skip as "not supported"
 LOCAL_FEATURES = frozenset({
     "sidecar", "peer-authentication", "port-level-mtls", "mesh-wide-policy",
+    "ingress-gateway", "gateway-credential-sds",
+    "external-database", "egress-registry-only",
 })
 
 
@@ -70,7 +78,7 @@ class LocalCluster(Cluster):
         self.trust_domain = trust_domain
         self.poll_interval = poll_interval
         self.store = Store()
-        self.supervisor = Supervisor()
+        self.supervisor = Supervisor({RUN_ENV: run_id})
         self.network = PodNetwork(run_id)
         self.pods: dict[str, LocalPod] = {}
         self.control = ControlPlane(
@@ -79,11 +87,14 @@ class LocalCluster(Cluster):
                 ignore_strict="sidecar-ignores-strict" in self.defects,
                 accept_any_client_cert="sidecar-accepts-any-client-cert" in self.defects,
                 no_mtls_origination="sidecar-no-mtls-origination" in self.defects,
+                inspect_server_first="sidecar-inspects-server-first-tcp" in self.defects,
             ),
             pushes_policies="control-plane-never-pushes" not in self.defects,
         )
         self.directory: Path | None = None
         self.ca: CertificateAuthority | None = None
+        self.gateway: IngressGateway | None = None
+        self._databases: dict[str, tuple[MariaDB, str, tuple[str, ...]]] = {}  # server name -> (server, netns, names)
         self._closed = False
 
     # ------------------------------------------------------------ life cycle
@@ -96,12 +107,64 @@ class LocalCluster(Cluster):
         self.network.create()
         # an installed mesh comes with its root namespace
         self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.root_namespace}})
+        self._start_gateway()
         return self
+
+    # --- ingress gateway (meshproof.local.gateway) -------------------------
+    def _start_gateway(self) -> None:
+        """An installed mesh comes with its ingress gateway, a pod of the root namespace."""
+        assert self.directory is not None and self.ca is not None
+        self.gateway = IngressGateway.launch(
+            network=self.network, supervisor=self.supervisor, ca=self.ca, trust_domain=self.trust_domain,
+            namespace=self.root_namespace, directory=self.directory,
+            behaviour=GatewayBehaviour(
+                client_cert_optional="gateway-no-client-cert-required" in self.defects,
+                trust_any_ca="gateway-trusts-any-ca" in self.defects,
+                sds_never_reloads="gateway-sds-never-reloads" in self.defects,
+            ),
+        )
+        gw = self.gateway
+        assert gw.envoy.process is not None
+        self.pods[gw.view.name] = LocalPod(gw.view, gw.netns, gw.directory, (self.root_namespace, "istio-ingressgateway"),
+                                           (PROXY_CONTAINER,), processes=[gw.envoy.process])
+    # --- end ingress gateway ------------------------------------------------
+
+    # --- external database (meshproof.local.mariadb) -------------------------
+    def start_external_database(self, server_name: str, *, unlisted_name: str) -> ExternalDatabase:
+        """A TLS-only MariaDB in a namespace of its own on the pod network: outside the mesh, no sidecar.
+
+        Both names resolve to it in every pod, as a cluster's DNS would; only
+        ``server_name`` is in its certificate.
+        """
+        assert self.directory is not None
+        netns, address = self.network.add_pod()
+        server = MariaDB(self.directory, server_name, netns=netns,
+                         require_secure_transport="database-does-not-require-tls" not in self.defects)
+        self._databases[server_name] = (server, netns, (server_name, unlisted_name))
+        try:
+            database = server.start()
+        except BaseException:
+            self.stop_external_database(server_name)
+            raise
+        self.control.external_hosts.update({server_name: address, unlisted_name: address})
+        self._reconcile()
+        return ExternalDatabase(database, "MariaDB", unlisted_name)
+
+    def stop_external_database(self, server_name: str) -> None:
+        server, netns, names = self._databases.pop(server_name)
+        server.stop()
+        self.network.remove_pod(netns)
+        for name in names:
+            self.control.external_hosts.pop(name, None)
+        self._reconcile()
+    # --- end external database ------------------------------------------------
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        for server, _, _ in self._databases.values():
+            server.stop()
         self.supervisor.stop_all()
         self.network.destroy()
         if self.directory is not None:
@@ -121,6 +184,8 @@ class LocalCluster(Cluster):
         kind, namespace, name = key_of(manifest)
         if kind == "PeerAuthentication":
             validate_peer_authentication(manifest)
+        if kind == "Gateway":
+            validate_gateway(manifest)
         if kind != "Namespace" and namespace and self.store.get("Namespace", "", namespace) is None:
             raise ConfigError(f'namespaces "{namespace}" not found (applying {kind}/{name})')
         stored, previous = self.store.put(manifest)
@@ -191,7 +256,7 @@ class LocalCluster(Cluster):
         if sidecar_wanted:
             self._inject(local)
         for container in containers:
-            self._start_container(local, container)
+            self._start_container(local, container, pod_spec.get("volumes") or [])
 
     def _inject(self, local: LocalPod) -> None:
         assert self.ca is not None
@@ -205,12 +270,15 @@ class LocalCluster(Cluster):
         local.sidecar = sidecar
         local.processes.append(sidecar.process)
 
-    def _start_container(self, local: LocalPod, container: Mapping[str, Any]) -> None:
+    def _start_container(self, local: LocalPod, container: Mapping[str, Any], pod_volumes: list) -> None:
         ports = [int(p["containerPort"]) for p in container.get("ports") or []]
-        argv = command_for(container.get("image", ""), dict(container), ports[0] if ports else None)
+        # no mount namespace: volume files live in the pod's directory, paths naming them are translated
+        mounts = volumes.mount(self.store, local.view.namespace, pod_volumes, container, local.directory / "volumes")
+        argv = [volumes.translate(arg, mounts)
+                for arg in command_for(container.get("image", ""), dict(container), ports[0] if ports else None)]
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "PYTHONPATH": str(Path(__file__).parents[2]),
                "HOSTNAME": local.view.name}
-        env.update({e["name"]: str(e.get("value", "")) for e in container.get("env") or [] if "value" in e})
+        env.update(volumes.environment(self.store, local.view.namespace, container, mounts))
         if ports:
             ready = local.directory / f"ready-{container['name']}"
             env["MESHPROOF_READY_FILE"] = str(ready)
@@ -238,6 +306,8 @@ class LocalCluster(Cluster):
             host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
             if local.sidecar is not None:
                 local.sidecar.publish(self.control.sidecar_config(local.view, views))
+        if self.gateway is not None:  # Gateway, VirtualService, Secret and Service changes
+            self.gateway.reconcile(self.store, self.control, views)
 
     # ------------------------------------------------------------ contract
 
@@ -284,10 +354,14 @@ class LocalCluster(Cluster):
             return ""
 
     def ingress_endpoint(self, port: int) -> Endpoint:
-        raise MeshproofError("the reference mesh has no ingress gateway yet")
+        if self.gateway is None:
+            raise MeshproofError("the reference mesh is not started: it has no ingress gateway")
+        return self.gateway.endpoint(self.supervisor, port)
 
     def proxy_admin(self, pod: Pod, path: str) -> str:
-        sidecar = self._local(pod).sidecar
+        local = self._local(pod)
+        gateway = self.gateway.envoy if self.gateway is not None and self.gateway.view.name == pod.name else None
+        sidecar = local.sidecar or gateway
         if sidecar is None:
             raise MeshproofError(f"pod {pod.namespace}/{pod.name} has no sidecar")
         status, body = sidecar.admin(path)

@@ -124,6 +124,10 @@ class ControlPlane:
             behaviour=self.behaviour,
         )
 
+    def destinations(self, pods: Iterable[PodView]) -> list[Destination]:
+        """Every in-mesh Service port as a client proxy sees it (the ingress gateway's upstreams)."""
+        return self._destinations(list(self.store.of_kind("Service")), list(pods))
+
     def _destinations(self, services: list[dict[str, Any]], pods: list[PodView]) -> list[Destination]:
         taken: set[tuple[str, int]] = set()
         destinations = []

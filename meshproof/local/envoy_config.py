@@ -64,6 +64,13 @@ class SidecarBehaviour:
     ignore_strict: bool = False
     accept_any_client_cert: bool = False
     no_mtls_origination: bool = False
+    #: outbound listener with tls_inspector: server-first protocols (MySQL) stall until INSPECTION_TIMEOUT
+    inspect_server_first: bool = False
+
+
+#: how long the defective outbound tls_inspector waits for client bytes before it drops the connection;
+#: below the suite's request timeout, so the stalled MySQL greeting shows as an error, not a hang
+INSPECTION_TIMEOUT = "1s"
 
 
 @dataclass
@@ -144,9 +151,13 @@ def sds(files: ConfigFiles, name: str) -> dict[str, Any]:
 
 
 def workload_secret(cert_chain_pem: bytes, key_pem: bytes) -> dict[str, Any]:
+    return certificate_secret(WORKLOAD_SECRET, cert_chain_pem, key_pem)
+
+
+def certificate_secret(name: str, cert_chain_pem: bytes, key_pem: bytes) -> dict[str, Any]:
     return {
         "@type": SECRET,
-        "name": WORKLOAD_SECRET,
+        "name": name,
         "tls_certificate": {
             "certificate_chain": {"inline_string": cert_chain_pem.decode()},
             "private_key": {"inline_string": key_pem.decode()},
@@ -167,20 +178,28 @@ def tcp_proxy(stat: str, cluster: str) -> dict[str, Any]:
     )
 
 
-def http_connection_manager(stat: str, cluster: str, *, client_cert_details: bool, routes: list | None = None) -> dict[str, Any]:
-    """HTTP on an inbound port: XFCC is set from a verified peer, and stripped from anyone else."""
+def http_connection_manager(stat: str, cluster: str, *, client_cert_details: bool, routes: list | None = None,
+                            forward_client_cert: str = "APPEND_FORWARD") -> dict[str, Any]:
+    """HTTP on an inbound port: XFCC is set from a verified peer, and stripped from anyone else.
+
+    With a verified peer, a sidecar appends to what the peer forwarded (Istio's
+    APPEND_FORWARD, so a backend behind the gateway still sees the partner's
+    subject); the ingress gateway passes SANITIZE_SET, trusting no client's header.
+    """
     config: dict[str, Any] = {
         "stat_prefix": stat,
         "codec_type": "AUTO",
         "route_config": {
             "name": stat,
+            # clusters come in their own file and may land after the listener: route to them once they exist
+            "validate_clusters": False,
             "virtual_hosts": routes
             or [{"name": stat, "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "0s"}}]}],
         },
         "http_filters": [_typed("envoy.filters.http.router", "envoy.extensions.filters.http.router.v3.Router")],
     }
     if client_cert_details:
-        config["forward_client_cert_details"] = "SANITIZE_SET"
+        config["forward_client_cert_details"] = forward_client_cert
         config["set_current_client_cert_details"] = {"subject": True, "uri": True, "dns": True}
     else:
         config["forward_client_cert_details"] = "SANITIZE"
@@ -193,15 +212,20 @@ def http_connection_manager(stat: str, cluster: str, *, client_cert_details: boo
 
 def downstream_tls(files: ConfigFiles, *, require_client_certificate: bool, validation: str | None,
                    accept_untrusted: bool = False, extra: dict[str, Any] | None = None,
-                   certificate: str = WORKLOAD_SECRET) -> dict[str, Any]:
+                   certificate: str = WORKLOAD_SECRET, subject_alt_names: Iterable[str] = ()) -> dict[str, Any]:
     common: dict[str, Any] = {
         "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
         "tls_certificate_sds_secret_configs": [sds(files, certificate)],
     }
     if validation:
+        default: dict[str, Any] = {}
         if accept_untrusted:
+            default["trust_chain_verification"] = "ACCEPT_UNTRUSTED"
+        if subject_alt_names:
+            default["match_typed_subject_alt_names"] = san_matchers(subject_alt_names)
+        if default:
             common["combined_validation_context"] = {
-                "default_validation_context": {"trust_chain_verification": "ACCEPT_UNTRUSTED"},
+                "default_validation_context": default,
                 "validation_context_sds_secret_config": sds(files, validation),
             }
         else:
@@ -213,6 +237,11 @@ def downstream_tls(files: ConfigFiles, *, require_client_certificate: bool, vali
         common_tls_context=common,
         require_client_certificate=require_client_certificate,
     )
+
+
+def san_matchers(names: Iterable[str]) -> list[dict[str, Any]]:
+    """Istio's subjectAltNames accept a name whatever SAN type carries it; Envoy wants a type per matcher."""
+    return [{"san_type": san_type, "matcher": {"exact": name}} for name in names for san_type in ("DNS", "URI")]
 
 
 def upstream_mtls(files: ConfigFiles, destination: Destination) -> dict[str, Any]:
@@ -261,8 +290,12 @@ def static_cluster(name: str, endpoints: Iterable[tuple[str, int]], transport_so
 def listener_filters(*, tls_inspector: bool) -> list[dict[str, Any]]:
     filters = [_typed("envoy.filters.listener.original_dst", "envoy.extensions.filters.listener.original_dst.v3.OriginalDst")]
     if tls_inspector:
-        filters.append(_typed("envoy.filters.listener.tls_inspector", "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"))
+        filters.append(tls_inspector_filter())
     return filters
+
+
+def tls_inspector_filter() -> dict[str, Any]:
+    return _typed("envoy.filters.listener.tls_inspector", "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector")
 
 
 # ---------------------------------------------------------------- sidecar
@@ -338,22 +371,180 @@ def sidecar_listeners(files: ConfigFiles, config: SidecarConfig) -> list[dict[st
             "filters": [tcp_proxy(name, PASSTHROUGH)],
         })
     # No tls_inspector on outbound: it would stall server-first protocols such as MySQL.
+    inspect = config.behaviour.inspect_server_first
     outbound = {
         "@type": LISTENER,
         "name": "virtualOutbound",
         "address": {"socket_address": {"address": "0.0.0.0", "port_value": OUTBOUND_PORT}},
-        "listener_filters": listener_filters(tls_inspector=False),
+        "listener_filters": listener_filters(tls_inspector=inspect),
         "filter_chains": outbound_chains,
         "default_filter_chain": {"filters": [tcp_proxy("outbound_default", BLACKHOLE if config.registry_only else PASSTHROUGH)]},
     }
+    if inspect:
+        outbound["listener_filters_timeout"] = INSPECTION_TIMEOUT
     return [inbound, outbound]
 
 
 def sidecar_clusters(files: ConfigFiles, config: SidecarConfig) -> list[dict[str, Any]]:
     clusters = [original_dst_cluster(PASSTHROUGH), original_dst_cluster(INBOUND_PASSTHROUGH), static_cluster(BLACKHOLE, ())]
     for destination in config.destinations:
-        mtls = bool(destination.identities) and not config.behaviour.no_mtls_origination
-        clusters.append(
-            static_cluster(destination.cluster_name, destination.endpoints, upstream_mtls(files, destination) if mtls else None)
-        )
+        clusters.append(outbound_cluster(files, destination, originate_mtls=not config.behaviour.no_mtls_origination))
     return clusters
+
+
+def outbound_cluster(files: ConfigFiles, destination: Destination, *, originate_mtls: bool = True) -> dict[str, Any]:
+    """A Service port as a client proxy reaches it: mTLS with the proxy's identity wherever the server has a sidecar."""
+    mtls = bool(destination.identities) and originate_mtls
+    return static_cluster(destination.cluster_name, destination.endpoints, upstream_mtls(files, destination) if mtls else None)
+
+
+# ---------------------------------------------------------------- ingress gateway
+
+#: Gateway tls.minProtocolVersion / maxProtocolVersion -> Envoy's TlsParameters names
+TLS_VERSIONS = {"TLS_AUTO": "TLS_AUTO", "TLSV1_0": "TLSv1_0", "TLSV1_1": "TLSv1_1", "TLSV1_2": "TLSv1_2",
+                "TLSV1_3": "TLSv1_3"}
+SIMPLE = "SIMPLE"
+MUTUAL = "MUTUAL"
+
+
+@dataclass(frozen=True)
+class GatewayRoute:
+    """One VirtualService http route: a URI match (Envoy's ``prefix`` or ``path``) to an outbound cluster."""
+
+    match: tuple[str, str]
+    cluster: str
+
+
+@dataclass(frozen=True)
+class VirtualHost:
+    host: str
+    routes: tuple[GatewayRoute, ...]
+
+    @property
+    def domains(self) -> list[str]:
+        # clients reach the gateway on any port (a LoadBalancer, a port-forward), so match Host with any port
+        return ["*"] if self.host == "*" else [self.host, f"{self.host}:*"]
+
+
+@dataclass(frozen=True)
+class GatewayTls:
+    """A server's tls block, its Secrets already named as SDS resources."""
+
+    mode: str
+    certificate: str
+    #: SDS name of the trusted client CAs (MUTUAL only)
+    validation: str | None = None
+    min_version: str | None = None
+    max_version: str | None = None
+    subject_alt_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GatewayServer:
+    name: str
+    port: int
+    hosts: tuple[str, ...]
+    tls: GatewayTls | None
+    virtual_hosts: tuple[VirtualHost, ...] = ()
+
+
+@dataclass(frozen=True)
+class GatewayBehaviour:
+    """Deliberate defects an ingress gateway can be switched into (for the project's own tests)."""
+
+    client_cert_optional: bool = False
+    trust_any_ca: bool = False
+    sds_never_reloads: bool = False
+
+
+@dataclass
+class GatewayConfig:
+    servers: list[GatewayServer]
+    destinations: list[Destination]
+    behaviour: GatewayBehaviour = GatewayBehaviour()
+
+
+def _gateway_routes(stat: str, virtual_hosts: Iterable[VirtualHost]) -> list[dict[str, Any]]:
+    hosts = [
+        {"name": f"{stat}|{vh.host}", "domains": vh.domains,
+         "routes": [{"match": {r.match[0]: r.match[1]}, "route": {"cluster": r.cluster, "timeout": "0s"}} for r in vh.routes]}
+        for vh in virtual_hosts
+    ]
+    # no VirtualService for a host: a virtual host without routes answers 404, as Istio's gateway does
+    return hosts or [{"name": f"{stat}|none", "domains": ["*"], "routes": []}]
+
+
+def _gateway_tls(files: ConfigFiles, tls: GatewayTls, behaviour: GatewayBehaviour) -> dict[str, Any]:
+    params = {"tls_minimum_protocol_version": TLS_VERSIONS.get(tls.min_version or "", "TLSv1_2")}
+    if tls.max_version:
+        params["tls_maximum_protocol_version"] = TLS_VERSIONS[tls.max_version]
+    mutual = tls.mode == MUTUAL
+    return downstream_tls(
+        files,
+        require_client_certificate=mutual and not behaviour.client_cert_optional,
+        validation=tls.validation if mutual else None,
+        accept_untrusted=behaviour.trust_any_ca,
+        certificate=tls.certificate,
+        subject_alt_names=tls.subject_alt_names if mutual else (),
+        extra={"tls_params": params, "alpn_protocols": ["h2", "http/1.1"]},
+    )
+
+
+def _gateway_chain(files: ConfigFiles, server: GatewayServer, behaviour: GatewayBehaviour,
+                   virtual_hosts: Iterable[VirtualHost]) -> dict[str, Any]:
+    hcm = http_connection_manager(server.name, BLACKHOLE, client_cert_details=True,
+                                  routes=_gateway_routes(server.name, virtual_hosts),
+                                  forward_client_cert="SANITIZE_SET")
+    chain: dict[str, Any] = {"name": server.name, "filters": [hcm]}
+    if server.tls is not None:
+        names = [h for h in server.hosts if h != "*"]
+        if names and "*" not in server.hosts:
+            chain["filter_chain_match"] = {"server_names": names}
+        chain["transport_socket"] = _gateway_tls(files, server.tls, behaviour)
+    return chain
+
+
+def gateway_listeners(files: ConfigFiles, config: GatewayConfig) -> list[dict[str, Any]]:
+    """One listener per server port; HTTPS servers are told apart by SNI, plain HTTP ones share a chain.
+
+    A second server whose match repeats an earlier one is dropped (Envoy would
+    reject the whole listener), as Istio drops conflicting servers.
+    """
+    listeners = []
+    for port in sorted({s.port for s in config.servers}):
+        servers = [s for s in config.servers if s.port == port]
+        plain = [s for s in servers if s.tls is None]
+        chains, matches = [], set()
+        if plain:
+            merged = [vh for s in plain for vh in s.virtual_hosts]
+            chains.append(_gateway_chain(files, plain[0], config.behaviour, _unique_hosts(merged)))
+            matches.add(None)
+        for server in (s for s in servers if s.tls is not None):
+            chain = _gateway_chain(files, server, config.behaviour, _unique_hosts(server.virtual_hosts))
+            key = tuple((chain.get("filter_chain_match") or {}).get("server_names", ()))
+            if key not in matches:
+                matches.add(key)
+                chains.append(chain)
+        listener: dict[str, Any] = {
+            "@type": LISTENER,
+            "name": f"0.0.0.0_{port}",
+            "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
+            "filter_chains": chains,
+        }
+        if len(plain) < len(servers):
+            listener["listener_filters"] = [tls_inspector_filter()]
+        listeners.append(listener)
+    return listeners
+
+
+def _unique_hosts(virtual_hosts: Iterable[VirtualHost]) -> list[VirtualHost]:
+    """The first virtual host of each name: Envoy rejects a route table with a domain twice."""
+    seen: dict[str, VirtualHost] = {}
+    for vh in virtual_hosts:
+        seen.setdefault(vh.host, vh)
+    return list(seen.values())
+
+
+def gateway_clusters(files: ConfigFiles, config: GatewayConfig) -> list[dict[str, Any]]:
+    """The gateway reaches in-mesh services like a sidecar does: mTLS with its own SPIFFE identity."""
+    return [static_cluster(BLACKHOLE, ())] + [outbound_cluster(files, d) for d in config.destinations]

@@ -10,6 +10,7 @@ import sys
 from ..errors import ConfigError
 
 _PY = [sys.executable, "-m"]
+PYTHONS = ("python", "python3")
 
 #: image repository (registry and tag stripped) -> argv prefix; None runs the container's own command
 STAND_INS: dict[str, list[str] | None] = {
@@ -43,5 +44,7 @@ def command_for(image: str, container: dict, port: int | None) -> list[str]:
         argv = list(container.get("command") or []) + list(container.get("args") or [])
         if not argv:
             raise ConfigError(f"container {container.get('name')} ({image}) needs a command in the reference mesh")
+        if argv[0] in PYTHONS:  # the python image's interpreter is the one running the mesh
+            argv[0] = sys.executable
         return argv
     return stand_in + (["--port", str(port)] if port else [])

@@ -170,7 +170,7 @@ class MariaDB:
         began = time.monotonic()
         self.directory.mkdir(parents=True)
         try:
-            db = self._describe()
+            db = self._plan()
             self._write_files(db)
             self._install_system_tables()
             self._launch()
@@ -182,7 +182,8 @@ class MariaDB:
         self.database = db
         return db
 
-    def _describe(self) -> Database:
+    def _plan(self) -> Database:
+        """Where it will listen and who may log in, decided before anything is written."""
         tls = self.directory / "tls"
         in_netns = self.netns is not None
         return Database(

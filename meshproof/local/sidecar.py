@@ -48,7 +48,9 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock.connect(self._path)
 
 
-class Sidecar:
+class Envoy:
+    """A mesh proxy of a pod: a real Envoy as uid 1337 fed by watched files, with its SPIFFE identity by SDS."""
+
     def __init__(self, netns: str, directory: Path, node_id: str, cluster: str) -> None:
         self.netns = netns
         self.files = ConfigFiles(directory)
@@ -57,10 +59,8 @@ class Sidecar:
         self.cluster = cluster
         self.process: Process | None = None
 
-    def install(self, supervisor: Supervisor, config: SidecarConfig, cert_chain: bytes, key: bytes, root: bytes, log: Path) -> None:
-        host.iptables_restore(self.netns, CAPTURE_RULES)
-        self.publish_identity(cert_chain, key, root)
-        self.publish(config)
+    def start(self, supervisor: Supervisor, log: Path) -> None:
+        """Launch Envoy on the files published so far; later publications reach it without restart."""
         path = self.files.write_bootstrap(bootstrap(self.files, self.node_id, self.cluster, self.admin_socket))
         argv = host.netns_exec(
             self.netns,
@@ -74,11 +74,6 @@ class Sidecar:
         """SDS: the workload certificate and the mesh root reach Envoy through watched secrets."""
         self.files.publish("sds-default.json", [workload_secret(cert_chain, key)])
         self.files.publish(f"sds-{ROOT_SECRET}.json", [root_secret(ROOT_SECRET, root)])
-
-    def publish(self, config: SidecarConfig) -> bool:
-        changed_clusters = self.files.publish("cds.json", sidecar_clusters(self.files, config))
-        changed_listeners = self.files.publish("lds.json", sidecar_listeners(self.files, config))
-        return changed_clusters or changed_listeners
 
     def admin(self, path: str) -> tuple[int, str]:
         connection = UnixHTTPConnection(self.admin_socket)
@@ -97,3 +92,18 @@ class Sidecar:
         except OSError:
             return False
         return status == 200
+
+
+class Sidecar(Envoy):
+    """The injected proxy: traffic captured by iptables, configured from the pod's SidecarConfig."""
+
+    def install(self, supervisor: Supervisor, config: SidecarConfig, cert_chain: bytes, key: bytes, root: bytes, log: Path) -> None:
+        host.iptables_restore(self.netns, CAPTURE_RULES)
+        self.publish_identity(cert_chain, key, root)
+        self.publish(config)
+        self.start(supervisor, log)
+
+    def publish(self, config: SidecarConfig) -> bool:
+        changed_clusters = self.files.publish("cds.json", sidecar_clusters(self.files, config))
+        changed_listeners = self.files.publish("lds.json", sidecar_listeners(self.files, config))
+        return changed_clusters or changed_listeners

@@ -18,7 +18,8 @@ from meshproof.local.apps.mysql_query import AppConfig, query
 from meshproof.local.mariadb import Account, Database, MariaDB
 from meshproof.pki import write_private
 from meshproof.probe import ProbeResult, python_call
-from meshproof.sslmode import VALID, Artefact, MutualTls, SslMode, SslSetting
+from meshproof.egress import setting_with
+from meshproof.sslmode import Artefact, MutualTls, SslMode, SslSetting
 
 #: the name in the loopback servers' certificates; it resolves to 127.0.0.1, the address does not match it
 LOOPBACK_NAME = "localhost"
@@ -67,26 +68,20 @@ def setting_for(database: Database, client_keystore: Path) -> Callable[[tuple[Ss
         Artefact.CLIENT_KEYSTORE: client_keystore,
     }
 
-    def build(combination: tuple[SslMode, MutualTls]) -> SslSetting:
-        needed = VALID[combination]
-        password = KEYSTORE_PASSWORD if Artefact.CLIENT_KEYSTORE in needed else None
-        return SslSetting(*combination, keystore_password=password, **{a.value: available[a] for a in needed})
-
-    return build
+    return lambda combination: setting_with(combination, available, KEYSTORE_PASSWORD)
 
 
-def query_database(database: Database, setting: SslSetting, account: Account, host: str = LOOPBACK_NAME) -> ProbeResult:
-    """Run the app's own query with the app's own connect arguments; classified like any probe."""
-    config = AppConfig(host, database.port, account.name, account.password, database.name, setting)
-    kwargs = config.connect_kwargs()
-    return python_call(
-        f"pymysql ssl-mode {setting.mode.value}, mutual TLS {setting.mutual_tls.value} -> {host}:{database.port}",
-        f"pymysql.connect(host={host!r}, port={database.port}, user={account.name!r}, {setting.as_env()})",
-        lambda: (0, json.dumps(query(kwargs), default=str)),
-    )
+@pytest.fixture
+def query_database() -> Callable[..., ProbeResult]:
+    """Run the app's own query with the app's own connect arguments, classified like any probe."""
 
+    def run(database: Database, setting: SslSetting, account: Account, host: str = LOOPBACK_NAME) -> ProbeResult:
+        config = AppConfig(host, database.port, account.name, account.password, database.name, setting)
+        kwargs = config.connect_kwargs()
+        return python_call(
+            f"pymysql ssl-mode {setting.mode.value}, mutual TLS {setting.mutual_tls.value} -> {host}:{database.port}",
+            f"pymysql.connect(host={host!r}, port={database.port}, user={account.name!r}, {setting.as_env()})",
+            lambda: (0, json.dumps(query(kwargs), default=str)),
+        )
 
-@pytest.fixture(name="query_database")
-def query_database_fixture() -> Callable[..., ProbeResult]:
-    """``query_database(database, setting, account, host=...)``: the outcome and, if OK, the JSON."""
-    return query_database
+    return run

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import ssl
-from itertools import product
 from pathlib import Path
 
 import pytest
@@ -28,19 +27,13 @@ from meshproof.sslmode import (
 PASSWORD = "changeme"
 
 
-def artefact_paths(directory: Path, artefacts) -> dict[str, Path]:
-    """One real file per artefact, so a setting also passes the readability check."""
-    paths = {}
-    for artefact in artefacts:
-        path = directory / f"{artefact.value}.pem"
-        path.write_text("placeholder\n")
-        paths[artefact.value] = path
-    return paths
-
-
-def setting(mode: SslMode, mutual: MutualTls, artefacts, directory: Path = Path("/nonexistent")) -> SslSetting:
+def setting(mode: SslMode, mutual: MutualTls, artefacts, directory: Path | None = None) -> SslSetting:
+    """A setting carrying exactly ``artefacts``; given a directory they are real files there."""
+    paths = {a.value: (directory or Path("/nonexistent")) / f"{a.value}.pem" for a in artefacts}
+    if directory:
+        for path in paths.values():
+            path.write_text("placeholder\n")
     password = PASSWORD if Artefact.CLIENT_KEYSTORE in artefacts else None
-    paths = artefact_paths(directory, artefacts) if directory.exists() else {a.value: directory / a.value for a in artefacts}
     return SslSetting(mode, mutual, keystore_password=password, **paths)
 
 
@@ -139,8 +132,8 @@ def test_the_environment_round_trips_and_defaults_to_disable():
     assert SslSetting.from_env({"DB_SSL_MODE": "Verify-CA", "DB_CA": "/ca.pem"}).mode is SslMode.VERIFY_CA
 
 
-def test_an_unreadable_artefact_is_refused_before_connecting(tmp_path):
-    missing = tmp_path / "db-ca.pem"
+def test_an_unreadable_artefact_is_refused_before_connecting(scratch):
+    missing = scratch / "db-ca.pem"
     message = refusal(lambda: connect_kwargs(SslSetting(SslMode.VERIFY_CA, ca=missing)))
     assert RULE_READABLE in message
     assert str(missing) in message
@@ -149,11 +142,6 @@ def test_an_unreadable_artefact_is_refused_before_connecting(tmp_path):
 def test_an_invalid_combination_never_becomes_connect_arguments():
     message = refusal(lambda: connect_kwargs(SslSetting(SslMode.TRUST, MutualTls.ENABLE)))
     assert RULE_COMBINATION in message
-
-
-@pytest.fixture
-def files(tmp_path):
-    return tmp_path
 
 
 def test_disable_forbids_tls():
@@ -172,8 +160,8 @@ def test_trust_requires_tls_without_verifying():
 
 @pytest.mark.parametrize("mutual", list(MutualTls), ids=lambda m: f"mutual-{m.value}")
 @pytest.mark.parametrize("mode,identity", [(SslMode.VERIFY_CA, False), (SslMode.VERIFY_FULL, True)], ids=["verify-ca", "verify-full"])
-def test_verify_modes_check_the_server_and_mutual_adds_the_client_certificate(tmp_path, mode, identity, mutual):
-    valid = setting(mode, mutual, VALID[mode, mutual], tmp_path)
+def test_verify_modes_check_the_server_and_mutual_adds_the_client_certificate(scratch, mode, identity, mutual):
+    valid = setting(mode, mutual, VALID[mode, mutual], scratch)
     kwargs = connect_kwargs(valid)
     expected = {"ssl_ca": str(valid.ca), "ssl_verify_cert": True, "ssl_verify_identity": identity}
     if mutual is MutualTls.ENABLE:

@@ -19,9 +19,11 @@ it from a ConfigMap on a stock Python image.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
+import zipfile
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -146,6 +148,35 @@ def make_server(config: AppConfig, port: int, bind: str = "0.0.0.0") -> Threadin
     """Validate the configuration, then listen: an invalid TLS setting never reaches the network."""
     handler = type("ConfiguredQueryHandler", (QueryHandler,), {"kwargs": config.connect_kwargs()})
     return ThreadingHTTPServer((bind, port), handler)
+
+
+#: packages whose ``__init__`` goes into the bundle empty, so the embedded mesh does not come along
+_BUNDLE_PACKAGES = ("meshproof", "meshproof/local", "meshproof/local/apps")
+
+
+def bundle() -> bytes:
+    """This app, the two meshproof modules it uses and the pinned pymysql, as one zip.
+
+    With ``PYTHONPATH=<zip>`` a stock ``python`` image runs
+    ``python -m meshproof.local.apps.mysql_query`` with nothing to install:
+    no egress to a package index from inside the mesh, and on a cluster the
+    very code (and pymysql version) the reference mesh ran.
+    """
+    import meshproof.errors
+    import meshproof.sslmode
+
+    files = {f"{package}/__init__.py": b"" for package in _BUNDLE_PACKAGES}
+    for module in (meshproof.errors, meshproof.sslmode):
+        files[module.__name__.replace(".", "/") + ".py"] = Path(module.__file__).read_bytes()
+    files["meshproof/local/apps/mysql_query.py"] = Path(__file__).read_bytes()
+    pymysql_root = Path(pymysql.__file__).parent
+    for source in sorted(pymysql_root.rglob("*.py")):
+        files[f"pymysql/{source.relative_to(pymysql_root).as_posix()}"] = source.read_bytes()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,119 @@
+"""The preflight ends a run with one clear line when the cluster cannot run the suite."""
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+from meshproof.errors import PreflightError
+from meshproof.kube import connect, sweep
+from meshproof.kube.preflight import ISTIO_CRDS, REQUIRED, check_istio
+from meshproof.kube.snapshot import Snapshot
+
+from .fake_api import FakeApi, kubeconfig
+from .recorded import load
+
+RBAC = Path(__file__).resolve().parents[2] / "manifests" / "rbac"
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_line(err: pytest.ExceptionInfo) -> str:
+    text = str(err.value)
+    assert "\n" not in text and text
+    return text
+
+
+@pytest.fixture
+def fake_api():
+    api = FakeApi()
+    yield api
+    api.close()
+
+
+def preflight_error(config: Path, **kw) -> str:
+    with pytest.raises(PreflightError) as err:
+        connect(run_id="abc123", context=None, kubeconfig=str(config), **kw)
+    return one_line(err)
+
+
+def test_unreachable_api_server_is_one_line(tmp_path):
+    port = closed_port()
+    message = preflight_error(kubeconfig(tmp_path / "config", f"https://127.0.0.1:{port}"))
+    assert message.startswith(f"cannot reach the Kubernetes API at https://127.0.0.1:{port}: ")
+    assert "refused" in message.lower()
+
+
+def test_sweep_against_an_unreachable_server_is_one_line(tmp_path):
+    with pytest.raises(PreflightError) as err:
+        sweep(None, str(kubeconfig(tmp_path / "config", f"https://127.0.0.1:{closed_port()}")))
+    assert one_line(err).startswith("cannot reach the Kubernetes API")
+
+
+def test_missing_kubeconfig_is_one_line(tmp_path):
+    message = preflight_error(tmp_path / "absent")
+    assert message.startswith(f"cannot use kubeconfig {tmp_path / 'absent'}: ")
+
+
+def test_unknown_context_is_one_line(tmp_path):
+    config = kubeconfig(tmp_path / "config", "https://127.0.0.1:1")
+    with pytest.raises(PreflightError) as err:
+        connect(run_id="abc123", context="prod", kubeconfig=str(config))
+    assert one_line(err).startswith(f"cannot use context 'prod' of kubeconfig {config}: ")
+
+
+def test_rejected_credentials_are_one_line(tmp_path):
+    api = FakeApi(status=401)
+    try:
+        message = preflight_error(kubeconfig(tmp_path / "config", api.url))
+    finally:
+        api.close()
+    assert message == f"the Kubernetes API at {api.url} rejected the credentials: 401 Unauthorized: Unauthorized"
+
+
+def test_missing_permission_names_the_verb_and_resource(tmp_path, fake_api):
+    fake_api.denied = {("create", "pods/exec"), ("delete", "namespaces")}
+    message = preflight_error(kubeconfig(tmp_path / "config", fake_api.url))
+    assert message == ("no permission to delete namespaces (cluster-wide) (and 1 more); "
+                       "grant manifests/rbac/ to the account running the suite")
+    assert {"verb": "create", "group": "", "resource": "pods", "subresource": "exec"} in fake_api.reviews
+
+
+def test_non_istio_cluster_is_one_line():
+    with pytest.raises(PreflightError) as err:
+        check_istio(Snapshot(crds=frozenset({"certificates.cert-manager.io"})))
+    assert one_line(err).startswith("Istio CRDs missing: peerauthentications.security.istio.io, ")
+
+
+def test_crds_without_a_control_plane_is_one_line():
+    with pytest.raises(PreflightError) as err:
+        check_istio(Snapshot(crds=frozenset(ISTIO_CRDS)))
+    assert one_line(err).startswith("no Istio control plane found")
+
+
+@pytest.mark.parametrize("platform", ["upstream", "asm-managed", "ossm2"])
+def test_recorded_meshes_pass_the_istio_check(platform):
+    snap, _ = load(platform)
+    check_istio(snap)
+
+
+def _granted() -> set[tuple[str, str, str]]:
+    granted = set()
+    for path in RBAC.glob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc["kind"] == "ClusterRole":
+                for rule in doc["rules"]:
+                    granted |= {(v, g, r) for v in rule["verbs"] for g in rule["apiGroups"] for r in rule["resources"]}
+    return granted
+
+
+def test_ci_cluster_role_grants_everything_the_preflight_requires():
+    granted = _granted()
+    missing = [a.describe() for a in REQUIRED if (a.verb, a.group, a.resource) not in granted]
+    assert missing == []

@@ -1,0 +1,113 @@
+"""Fake suites run with the reporting plugin, for the tests of the evidence a run leaves."""
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+# Imported here, once: pytester's in-process runs drop modules first imported
+# inside them, and a plugin re-imported per run would subscribe to probe and
+# wait events of meshproof modules that the next run no longer uses.
+import fixtures.reporting  # noqa: E402,F401
+
+pytest_plugins = ["pytester"]
+
+MARKERS_INI = """\
+[pytest]
+markers =
+    strict-mtls: x
+    gateway-mtls: x
+    egress-tls: x
+"""
+
+#: a fake suite's conftest: a RunInfo per process as fixtures/mesh.py makes it, its mesh once connected
+RUN_CONFTEST = """\
+import os
+import pytest
+from meshproof.cluster import MeshInfo
+from meshproof.run import RUN_KEY, RunInfo
+
+def pytest_configure(config):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    config.stash[RUN_KEY] = RunInfo(run_id="ab12cd" + worker, backend="local", command="pytest -m strict-mtls")
+
+@pytest.fixture(autouse=True, scope="session")
+def _cluster(request):
+    run = request.config.stash[RUN_KEY]
+    run.mesh = MeshInfo("istio", "1.24.2", "kind", features=frozenset({"sidecar", "peer-authentication"}))
+    run.kubernetes_version = "v1.31.0"
+"""
+
+#: probes and checks as the suites use them, with no cluster: python_call runs in-process
+HELPERS = """\
+import pytest
+from meshproof.check import becomes, once
+from meshproof.outcome import OK, RESET
+from meshproof.probe import python_call
+from meshproof.timeouts import Timeouts
+
+FAST = Timeouts(policy=0.2, poll_interval=0.01, confirmations=2)
+strict = pytest.mark.__getattr__("strict-mtls")
+gateway = pytest.mark.__getattr__("gateway-mtls")
+egress = pytest.mark.__getattr__("egress-tls")
+
+def answers(*bodies):
+    '''A probe answering 200 with each body in turn (the last one repeated); None means reset.'''
+    seen = []
+    def call():
+        body = bodies[min(len(seen), len(bodies) - 1)]
+        seen.append(body)
+        if body is None:
+            raise ConnectionResetError("Connection reset by peer")
+        return 200, body
+    return lambda: python_call("sleep -> details", "curl -sS http://details:9080/", call)
+"""
+
+
+class FakeRun:
+    """A finished fake run: pytest's outcome plus the files the plugin wrote."""
+
+    def __init__(self, result: pytest.RunResult, root: Path) -> None:
+        self.result = result
+        self.reports = root / "reports"
+
+    @property
+    def conformance(self) -> dict:
+        return json.loads((self.reports / "conformance.json").read_text())
+
+    def junit(self) -> dict[str, int]:
+        suite = ET.parse(self.reports / "junit.xml").getroot().find("testsuite")
+        return {key: int(suite.get(key)) for key in ("tests", "failures", "errors", "skipped")}
+
+    def allure_results(self) -> dict[str, dict]:
+        """allure-pytest's result files by test name."""
+        files = (self.reports / "allure-results").glob("*-result.json")
+        return {data["name"]: data for data in (json.loads(f.read_text()) for f in files)}
+
+    def labels(self, test: str) -> dict[str, str]:
+        return {label["name"]: label["value"] for label in self.allure_results()[test]["labels"]}
+
+
+@pytest.fixture
+def fake_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
+    """Write a fake suite and return a function that runs it with the plugin."""
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    pytester.makefile(".ini", pytest=MARKERS_INI)
+    pytester.makeconftest(RUN_CONFTEST)
+    pytester.makepyfile(helpers=HELPERS)
+
+    def run(source: str, *args: str, subprocess: bool = False) -> FakeRun:
+        pytester.makepyfile(test_fake=textwrap.dedent(source))
+        runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest_inprocess
+        # the plugin module is already imported by these tests, so pytest cannot rewrite it: expected
+        quiet = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
+        return FakeRun(runner("-p", "fixtures.reporting", "-p", "no:cacheprovider", *quiet, *args), pytester.path)
+
+    return run
