@@ -37,13 +37,13 @@ def run_suite(marker: str, workdir: Path, *, defects: tuple[str, ...] = (), extr
             "--reports-dir", str(workdir / "reports"), f"--junitxml={junit}"]
     for defect in defects:
         argv += ["--mesh-defect", defect]
-    argv += (FAST_FAILURE if defects else []) + (extra or [])
+    argv += (FAST_FAILURE if defects and not extra else []) + (extra or [])
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, **(env or {})})
     run = SuiteRun(done.returncode, done.stdout[-6000:] + done.stderr[-3000:])
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):
-            if case.find("failure") is not None or case.find("error") is not None:
+            if case.find("failure") is not None or case.find("error") is not None:  # error: broken set-up
                 run.failed.add(_name(case))
             elif case.find("skipped") is not None:
                 run.skipped.add(_name(case))

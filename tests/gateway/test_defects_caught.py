@@ -7,15 +7,11 @@ checks that fail must be exactly the ones that should catch the defect.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SUITE = "suites/test_gateway_tls.py"
+from tests.suite_runner import run_suite
+
 #: short waits: a defect shows at once, and each caught check otherwise waits out the policy timeout
 FAST = ["--timeout-policy", "3"]
 
@@ -40,28 +36,11 @@ CAUGHT_BY: dict[str | None, set[str]] = {
 }
 
 
-def run_suite(tmp_path: Path, defect: str | None) -> dict[str, str]:
-    """Test name -> passed / failed / skipped / error, from the subprocess's JUnit XML."""
-    junit = tmp_path / "junit.xml"
-    argv = [sys.executable, "-m", "pytest", SUITE, "-m", "gateway-mtls", "-p", "no:cacheprovider", "-q",
-            "--junitxml", str(junit), "--reports-dir", str(tmp_path / "reports"), *FAST]
-    if defect:
-        argv += ["--mesh-defect", defect]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert junit.exists(), f"the suite did not run:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    results = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        states = {child.tag for child in case}
-        results[case.get("name")] = next((s for s in ("error", "failure", "skipped") if s in states), "passed")
-    return results
-
-
 @pytest.mark.defect_catch
 @pytest.mark.skipif(os.geteuid() != 0, reason="the reference mesh needs root")
 @pytest.mark.parametrize("defect", list(CAUGHT_BY), ids=lambda d: d or "healthy mesh")
 def test_the_suite_fails_exactly_the_checks_that_catch_the_defect(tmp_path, defect):
-    results = run_suite(tmp_path, defect)
-    assert results, "no test ran"
-    assert not {name for name, state in results.items() if state in ("error", "skipped")}, results
-    failed = {name for name, state in results.items() if state == "failure"}
-    assert failed == CAUGHT_BY[defect]
+    run = run_suite("gateway-mtls", tmp_path, defects=(defect,) if defect else (), extra=FAST)
+    assert run.passed | run.failed, f"the suite did not run:\n{run.output}"
+    assert not run.skipped, run.output
+    assert run.failed == CAUGHT_BY[defect], run.output
