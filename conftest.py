@@ -10,4 +10,6 @@ pytest_plugins = [
     "fixtures.database",
     "fixtures.identities",
     "fixtures.reporting",
+    # the project's own tests run small fake suites in-process
+    "pytester",
 ]

@@ -5,7 +5,7 @@ from here, so a capability is named in exactly one place.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,12 @@ class SuiteRun:
     skipped: set[str] = field(default_factory=set)
 
 
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a child pytest: without the xdist worker variables of the test running it."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    return {**inherited, **(extra or {})}
+
+
 def _name(case: ET.Element) -> str:
     return case.get("name", "")
 
@@ -39,7 +45,7 @@ def run_suite(marker: str, workdir: Path, *, defects: tuple[str, ...] = (), extr
         argv += ["--mesh-defect", defect]
     argv += (FAST_FAILURE if defects and not extra else []) + (extra or [])
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+                          env=child_env(env))
     run = SuiteRun(done.returncode, done.stdout[-6000:] + done.stderr[-3000:])
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from meshproof.local import host
 from meshproof.run import RUN_ID_ENV
-from tests.suite_runner import ROOT
+from tests.suite_runner import ROOT, child_env
 
 RUN_TAG = b"MESHPROOF_RUN="
 
@@ -46,7 +48,7 @@ def start_suite(run_id: str, tmp_path: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "suites", "-m", "strict-mtls", "-q", "-p", "no:cacheprovider",
          "--reports-dir", str(tmp_path / "reports")],
-        cwd=ROOT, env={**os.environ, RUN_ID_ENV: run_id}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=ROOT, env=child_env({RUN_ID_ENV: run_id}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
 
 
@@ -85,13 +87,23 @@ def test_a_killed_run_loses_its_processes_and_make_clean_sweeps_the_rest(tmp_pat
     assert leftovers(run_id) == {"netns": [], "processes": [], "etc": [], "tmp": []}
 
 
+@pytest.fixture
+def world_writable_dir():
+    """A directory the unprivileged user can write reports to (pytest's tmp_path is private to root)."""
+    directory = Path(tempfile.mkdtemp(prefix="meshproof-selftest-nobody-"))
+    directory.chmod(0o777)
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to an unprivileged user")
-def test_without_root_the_reference_mesh_stops_with_one_clear_line(tmp_path):
-    tmp_path.chmod(0o777)
+def test_without_root_the_reference_mesh_stops_with_one_clear_line(world_writable_dir):
     done = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "pytest", "suites",
-         "-m", "strict-mtls", "-q", "-p", "no:cacheprovider", "--reports-dir", str(tmp_path / "reports")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "HOME": str(tmp_path)},
+         "-m", "strict-mtls", "-q", "-p", "no:cacheprovider", "--reports-dir", str(world_writable_dir / "reports")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=child_env({"HOME": str(world_writable_dir)}),
     )
     assert done.returncode == 3, done.stdout + done.stderr
     assert "meshproof: the reference mesh needs root" in done.stdout + done.stderr

@@ -41,6 +41,7 @@ CAUGHT_BY = {
                                    WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK},
     "sidecar-no-mtls-origination": {IN_MESH, XFCC, RECREATED, MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET,
                                     WL_DISABLE, PORT_EXCEPTION, PORT_LOCK},
+    "sidecar-certs-on-disk": {SDS},
 }
 
 

@@ -88,6 +88,7 @@ class LocalCluster(Cluster):
                 accept_any_client_cert="sidecar-accepts-any-client-cert" in self.defects,
                 no_mtls_origination="sidecar-no-mtls-origination" in self.defects,
                 inspect_server_first="sidecar-inspects-server-first-tcp" in self.defects,
+                certs_on_disk="sidecar-certs-on-disk" in self.defects,
             ),
             pushes_policies="control-plane-never-pushes" not in self.defects,
         )

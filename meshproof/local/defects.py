@@ -23,6 +23,7 @@ DEFECTS: dict[str, Defect] = {
         Defect("sidecar-accepts-any-client-cert", "inbound sidecars accept client certificates from any CA"),
         Defect("control-plane-never-pushes", "PeerAuthentication changes never reach running sidecars"),
         Defect("sidecar-no-mtls-origination", "client sidecars send plaintext instead of originating mTLS"),
+        Defect("sidecar-certs-on-disk", "sidecars read their workload certificate and key from files, not SDS"),
         Defect("gateway-no-client-cert-required", "a MUTUAL ingress gateway lets clients without a certificate in"),
         Defect("gateway-trusts-any-ca", "a MUTUAL ingress gateway accepts client certificates from any CA"),
         Defect("gateway-sds-never-reloads", "the ingress gateway keeps the first version of every credential Secret"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ..pki import write_private
 from .host import PROXY_UID
 from ..peerauthn import DISABLE, PERMISSIVE, STRICT
 
@@ -66,6 +67,12 @@ class SidecarBehaviour:
     no_mtls_origination: bool = False
     #: outbound listener with tls_inspector: server-first protocols (MySQL) stall until INSPECTION_TIMEOUT
     inspect_server_first: bool = False
+    #: inbound TLS reads the workload certificate and key from files, as pre-SDS meshes mounted them
+    certs_on_disk: bool = False
+
+
+#: where a proxy with ``certs_on_disk`` finds its workload certificate and key (in its own directory)
+DISK_CERT_CHAIN, DISK_KEY = "cert-chain.pem", "key.pem"
 
 
 #: how long the defective outbound tls_inspector waits for client bytes before it drops the connection;
@@ -116,13 +123,15 @@ class ConfigFiles:
                 return False
         except FileNotFoundError:
             pass
-        tmp = self.directory / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.chown(tmp, self.owner_uid, self.owner_uid)
+        tmp = self.write_private(f".{name}.tmp", text.encode())
         tmp.rename(target)
         return True
+
+    def write_private(self, name: str, data: bytes) -> Path:
+        """A file only the proxy's user can read (created 0600, then handed to that user)."""
+        path = write_private(self.path(name), data)
+        os.chown(path, self.owner_uid, self.owner_uid)
+        return path
 
     def write_bootstrap(self, bootstrap: dict[str, Any]) -> Path:
         target = self.path("bootstrap.json")
@@ -212,11 +221,14 @@ def http_connection_manager(stat: str, cluster: str, *, client_cert_details: boo
 
 def downstream_tls(files: ConfigFiles, *, require_client_certificate: bool, validation: str | None,
                    accept_untrusted: bool = False, extra: dict[str, Any] | None = None,
-                   certificate: str = WORKLOAD_SECRET, subject_alt_names: Iterable[str] = ()) -> dict[str, Any]:
-    common: dict[str, Any] = {
-        "tls_params": {"tls_minimum_protocol_version": "TLSv1_2"},
-        "tls_certificate_sds_secret_configs": [sds(files, certificate)],
-    }
+                   certificate: str = WORKLOAD_SECRET, subject_alt_names: Iterable[str] = (),
+                   certificate_files: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    common: dict[str, Any] = {"tls_params": {"tls_minimum_protocol_version": "TLSv1_2"}}
+    if certificate_files:
+        chain, key = certificate_files
+        common["tls_certificates"] = [{"certificate_chain": {"filename": str(chain)}, "private_key": {"filename": str(key)}}]
+    else:
+        common["tls_certificate_sds_secret_configs"] = [sds(files, certificate)]
     if validation:
         default: dict[str, Any] = {}
         if accept_untrusted:
@@ -321,6 +333,7 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
         "transport_socket": downstream_tls(
             files, require_client_certificate=True, validation=ROOT_SECRET,
             accept_untrusted=behaviour.accept_any_client_cert,
+            certificate_files=(files.path(DISK_CERT_CHAIN), files.path(DISK_KEY)) if behaviour.certs_on_disk else None,
         ),
         "filters": [app_filter(True)],
     }

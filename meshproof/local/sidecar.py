@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import http.client
 import socket
-import sys
 from pathlib import Path
 
 from . import host
 from .envoy_config import (
-    INBOUND_PORT, OUTBOUND_PORT, ROOT_SECRET, ConfigFiles, SidecarConfig, bootstrap, root_secret,
+    DISK_CERT_CHAIN, DISK_KEY, INBOUND_PORT, OUTBOUND_PORT, ROOT_SECRET, ConfigFiles, SidecarConfig, bootstrap, root_secret,
     sidecar_clusters, sidecar_listeners, workload_secret,
 )
 from .processes import Process, Supervisor
@@ -100,6 +99,9 @@ class Sidecar(Envoy):
     def install(self, supervisor: Supervisor, config: SidecarConfig, cert_chain: bytes, key: bytes, root: bytes, log: Path) -> None:
         host.iptables_restore(self.netns, CAPTURE_RULES)
         self.publish_identity(cert_chain, key, root)
+        if config.behaviour.certs_on_disk:
+            self.files.write_private(DISK_CERT_CHAIN, cert_chain)
+            self.files.write_private(DISK_KEY, key)
         self.publish(config)
         self.start(supervisor, log)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -10,13 +9,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-# Imported here, once: pytester's in-process runs drop modules first imported
-# inside them, and a plugin re-imported per run would subscribe to probe and
-# wait events of meshproof modules that the next run no longer uses.
-import fixtures.reporting  # noqa: E402,F401
-
-pytest_plugins = ["pytester"]
 
 MARKERS_INI = """\
 [pytest]
@@ -103,11 +95,11 @@ def fake_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     pytester.makeconftest(RUN_CONFTEST)
     pytester.makepyfile(helpers=HELPERS)
 
-    def run(source: str, *args: str, subprocess: bool = False) -> FakeRun:
+    def run(source: str, *args: str) -> FakeRun:
+        """In a child process: allure-pytest's listener is process-global, so an in-process run
+        would share it with the outer session's."""
         pytester.makepyfile(test_fake=textwrap.dedent(source))
-        runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest_inprocess
-        # the plugin module is already imported by these tests, so pytest cannot rewrite it: expected
-        quiet = ("-W", "ignore::pytest.PytestAssertRewriteWarning")
-        return FakeRun(runner("-p", "fixtures.reporting", "-p", "no:cacheprovider", *quiet, *args), pytester.path)
+        result = pytester.runpytest_subprocess("-p", "fixtures.reporting", "-p", "no:cacheprovider", *args)
+        return FakeRun(result, pytester.path)
 
     return run

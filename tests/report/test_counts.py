@@ -58,7 +58,7 @@ def test_counts_agree_with_pytest(fake_suite):
 
 
 def test_counts_agree_under_xdist(fake_suite):
-    run = fake_suite(MIXED, "-n", "2", subprocess=True)
+    run = fake_suite(MIXED, "-n", "2")
     _agree(run)
     # each worker has its RunInfo; the controller merged theirs and left out its own
     assert run.conformance["run_ids"] == ["ab12cdgw0", "ab12cdgw1"]

@@ -117,7 +117,7 @@ def test_progress_stays_quiet_for_short_waits():
 
 
 def test_progress_reaches_the_terminal_during_a_test(fake_suite, monkeypatch):
-    monkeypatch.setattr(reporting, "PROGRESS_AFTER", 0.05)
+    monkeypatch.setenv("MESHPROOF_PROGRESS_AFTER", "0.05")  # read by the child pytest
     run = fake_suite("""
         from helpers import *
 
