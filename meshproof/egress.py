@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Mapping
 
-from .local.mariadb import Account, Database
+from .database import Account, Database
 from .outcome import Outcome, classify_database_error
 from .probe import ProbeResult
 from .sslmode import VALID, Artefact, MutualTls, SslMode, SslSetting

@@ -29,7 +29,7 @@ trap 'rm -rf "$profile"' EXIT
 # no network, no background services: the report must render from the file alone
 flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
   --disable-background-networking --disable-component-update --disable-sync
-  --user-data-dir="$profile" --window-size=1400,1000 --virtual-time-budget=5000)
+  --user-data-dir="$profile" --window-size=1400,1000 --virtual-time-budget=15000)
 url="file://$page${fragment:+#$fragment}"
 
 case "$output" in

@@ -19,7 +19,7 @@ import pytest
 from meshproof import check, manifests
 from meshproof.capabilities import mark
 from meshproof.egress import ACCESS_DENIED, LOST_CONNECTION, account_for
-from meshproof.local.mariadb import ROWS, TABLE
+from meshproof.database import ROWS, TABLE
 from meshproof.outcome import DB_ERROR, HOSTNAME_MISMATCH, OK, RESET, TLS_REJECTED, VERIFY_FAILED
 from meshproof.peerauthn import STRICT
 from meshproof.policies import outbound_traffic_policy, peer_authentication

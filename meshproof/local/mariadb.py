@@ -20,52 +20,23 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
 
 from ..errors import MeshproofError
+from ..database import CLIENT_SUBJECT, DATABASE, ROWS, TABLE, Account, Database
 from ..pki import CertificateAuthority, write_private
 
 MARIADBD = Path("/usr/sbin/mariadbd")
 INSTALL_DB = "mariadb-install-db"
 DEBIAN_PACKAGE = "mariadb-server"
 
-DATABASE = "test"
-TABLE = "items"
-#: the rows of ``test.items`` (id, name), which ``GET /query`` must return
-ROWS = ((1, "alpha"), (2, "beta"), (3, "gamma"))
-#: the subject of the client certificate the X509 user presents
-CLIENT_SUBJECT = "mariadbclient"
 NETNS_PORT = 3306
 
 READY_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 _POLL = 0.02
-
-
-@dataclass(frozen=True)
-class Account:
-    name: str
-    password: str
-
-
-@dataclass(frozen=True)
-class Database:
-    """Where a running database is and what a client needs to reach it."""
-
-    host: str  # where clients connect: 127.0.0.1, or the DNS name inside the mesh
-    port: int
-    server_name: str  # the DNS name in the server certificate's SAN
-    password_user: Account
-    x509_user: Account  # REQUIRE X509: needs the client certificate below
-    ca_cert: Path  # the database CA, for verify-ca / verify-full
-    client_cert: Path  # issued by the database CA to CLIENT_SUBJECT
-    client_key: Path
-    requires_tls: bool
-    netns: str | None = None
-    name: str = DATABASE
 
 
 def ensure_installed() -> None:
