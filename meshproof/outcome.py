@@ -7,7 +7,6 @@ protocol makes it observable (TLS 1.2, or a TLS 1.3 alert read after the handsha
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 # kinds
@@ -119,16 +118,10 @@ def classify_curl(exit_code: int, stderr: str, http_status: int | None) -> Outco
     if exit_code in _CURL_TLS:
         return TLS_REJECTED(reason or HANDSHAKE_FAILURE)
     if exit_code in _CURL_RECV_SEND:
-        # TLS 1.3 delivers the server's alert after the client's handshake ended
-        if reason is not None and ("alert" in stderr.lower() or "ssl" in stderr.lower()):
+        if reason is not None:  # TLS 1.3 delivers the server's alert after the client's handshake ended
             return TLS_REJECTED(reason)
-        if exit_code == 56 and re.search(r"reset by peer", stderr, re.I):
-            return RESET
-        if exit_code in (16, 55) or "ssl" in stderr.lower():
-            # broken pipe / send failure during a TLS exchange: a rejection without a readable reason
-            return TLS_REJECTED(None) if "ssl" in stderr.lower() or exit_code == 16 else RESET
-        if exit_code == 52:
-            return RESET
+        if exit_code == 16 or "ssl" in stderr.lower():  # the TLS exchange broke off: a rejection, reason unreadable
+            return TLS_REJECTED(None)
         return RESET
     if exit_code in _CURL_DNS:
         return DNS_FAILURE
