@@ -110,12 +110,18 @@ class Cluster(abc.ABC):
     def close(self) -> None:
         """Remove everything this run created; safe to call twice."""
 
-    def start_external_database(self, server_name: str, *, unlisted_name: str) -> "ExternalDatabase":
-        """A TLS-only MySQL-compatible database outside the mesh, reached as ``server_name`` (feature external-database)."""
+    def start_external_database(self, namespace: str, *, labels: Mapping[str, str],
+                                timeout: float) -> "ExternalDatabase":
+        """A TLS-only MySQL-compatible database outside the mesh (feature external-database).
+
+        It lives in ``namespace``, which the caller created without injection,
+        its objects carry ``labels``, and pods reach it by the names of
+        :func:`meshproof.database.service_names`.
+        """
         raise MeshproofError(f"the {self.backend} backend cannot start an external database")
 
-    def stop_external_database(self, server_name: str) -> None:
-        """Stop what :meth:`start_external_database` started."""
+    def stop_external_database(self, namespace: str) -> None:
+        """Stop what :meth:`start_external_database` started in ``namespace``."""
 
     def diagnostics(self, namespace: str) -> dict[str, str]:
         """Text attachments that explain a failure in ``namespace`` (name -> content)."""

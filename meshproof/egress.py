@@ -25,6 +25,8 @@ ACCESS_DENIED = 1045
 #: the client's error when the connection closes before the server's greeting (a proxy dropped it)
 LOST_CONNECTION = 2013
 
+#: MySQL's port, where a database does not say otherwise (managed ones may)
+MYSQL_PORT = 3306
 #: where the app's Secret ``mysql-query-db-tls`` is mounted, and the file of each artefact (seed 001's names)
 TLS_MOUNT = "/etc/mysql-query/tls"
 ARTEFACT_FILES = {
@@ -68,7 +70,8 @@ def _base64(path: Path | None) -> str:
     return base64.b64encode(path.read_bytes()).decode() if path else ""
 
 
-def app_values(setting: SslSetting, account: Account, host: str, bundle: bytes) -> dict[str, str]:
+def app_values(setting: SslSetting, account: Account, host: str, bundle: bytes, *,
+               port: int = MYSQL_PORT) -> dict[str, str]:
     """The placeholders of manifests/egress/mysql-query.yaml for one case.
 
     ``setting`` names local files; the app gets their bytes in its Secret and
@@ -77,7 +80,7 @@ def app_values(setting: SslSetting, account: Account, host: str, bundle: bytes) 
     env = replace(setting, **{a.value: Path(TLS_MOUNT, ARTEFACT_FILES[a][0]) for a in setting.given()}).as_env()
     values = {
         "APP_BUNDLE_BASE64": base64.b64encode(bundle).decode(),
-        "DB_HOST": host, "DB_USER": account.name, "DB_PASSWORD": account.password,
+        "DB_HOST": host, "DB_PORT": str(port), "DB_USER": account.name, "DB_PASSWORD": account.password,
         "DB_SSL_MODE": setting.mode.value, "DB_MUTUAL_TLS": setting.mutual_tls.value,
         "DB_CLIENT_KEYSTORE_PASSWORD": setting.keystore_password or "",
     }

@@ -34,6 +34,8 @@ class RunInfo:
     command: str = field(default_factory=lambda: shlex.join(["pytest", *sys.argv[1:]]))
     mesh: MeshInfo | None = None
     kubernetes_version: str = ""
+    #: the namespaces the run deploys to, for diagnostics when a check fails
+    namespaces: list[str] = field(default_factory=list)
 
     def labels(self) -> dict[str, str]:
         return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_LABEL: self.run_id}

@@ -24,6 +24,8 @@ class Timeouts:
     consistently_window: float = 1.0
     #: how long deleting an object and seeing it gone may take
     delete: float = 60.0
+    #: how long reading one diagnostic through exec (a sidecar's Envoy config_dump) may take
+    diagnostics: float = 30.0
 
     @classmethod
     def option_names(cls) -> list[str]:

@@ -26,7 +26,7 @@ command -v node >/dev/null && command -v npm >/dev/null \
 installed="$node_project/node_modules/.package-lock.json"
 if [ ! -x "$node_project/node_modules/.bin/allure" ] || [ "$node_project/package-lock.json" -nt "$installed" ]; then
   echo "build-report: installing Allure 3 into report/node_modules" >&2
-  (cd "$node_project" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci failed"
+  (cd "$node_project" && npm ci --no-audit --no-fund --loglevel=error >&2) || fail "npm ci failed"
 fi
 
 rm -rf "$output"

@@ -95,7 +95,9 @@ def test_registry_only_blocks_the_database_until_a_service_entry_registers_it(st
     check.becomes("REGISTRY_ONLY blocks the unregistered database (the sidecar drops the connection)",
                   app.query(), DB_ERROR(LOST_CONNECTION), timeouts)
 
-    entry, = manifests.filled(manifests.load("egress/service-entry.yaml"), {"DB_HOST": strict.database.database.server_name})
+    database = strict.database.database
+    entry, = manifests.filled(manifests.load("egress/service-entry.yaml"),
+                              {"DB_HOST": database.server_name, "DB_PORT_NUMBER": database.port})
     entry["metadata"]["namespace"] = app.workload.namespace
     policies.apply(entry)
     check.becomes("a ServiceEntry (TCP, MESH_EXTERNAL, tcp-mysql) lets the app reach the database again",

@@ -1,6 +1,9 @@
 """The strict-mtls suite passes on the healthy reference mesh and catches every defect it claims to."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.suite_runner import run_suite
@@ -52,9 +55,22 @@ def test_every_check_passes_on_the_healthy_reference_mesh(tmp_path):
     assert not run.failed and not run.skipped
 
 
+def diagnosed_failures(reports: Path) -> dict[str, bool]:
+    """Each failed Allure result (by file) -> whether the sidecars' config_dump was attached to them."""
+    found = {}
+    for path in (reports / "allure-results").glob("*-result.json"):
+        result = json.loads(path.read_text())
+        if result["status"] in ("failed", "broken"):
+            names = [a["name"] for a in result.get("attachments", [])]
+            found[path.name] = any("config_dump" in name for name in names)
+    return found
+
+
 @pytest.mark.parametrize("defect", sorted(CAUGHT_BY))
 def test_the_matching_checks_fail_against_a_defective_mesh(defect, tmp_path):
     run = run_suite("strict-mtls", tmp_path, defects=(defect,))
     assert run.exit_code == 1, run.output
     assert run.failed == CAUGHT_BY[defect], run.output
     assert run.passed == ALL_CHECKS - CAUGHT_BY[defect]
+    diagnosed = diagnosed_failures(tmp_path / "reports")
+    assert len(diagnosed) == len(CAUGHT_BY[defect]) and all(diagnosed.values()), diagnosed

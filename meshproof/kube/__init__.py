@@ -9,6 +9,7 @@ from kubernetes.dynamic import DynamicClient
 
 from ..cluster import Cluster
 from ..errors import PreflightError
+from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from . import preflight
 from .client import api_client, one_line
 from .cluster import KubeCluster
@@ -23,11 +24,12 @@ __all__ = ["KubeCluster", "connect", "sweep"]
 def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile: str | None = None,
             revision: str | None = None, ingress_namespace: str | None = None,
             ingress_selector: str | None = None, keep: bool = False,
-            image_registry: str | None = None) -> Cluster:
+            image_registry: str | None = None, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> Cluster:
     """Check that the cluster can run the suite, detect its mesh, and return the backend.
 
     ``run_id`` is carried by the fixtures' labels and names; the backend tracks
     what it applies, so it needs no run id of its own beyond error messages.
+    ``timeouts`` are the run's: cleanup at ``close()`` and diagnostics use them.
     """
     selector = parse_selector(ingress_selector) if ingress_selector else None
     api = api_client(context, kubeconfig)
@@ -39,11 +41,13 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
     platform = detect(snap, profile=profile, revision=revision)
     if platform.control_plane:
         preflight.check_access(api, preflight.OSSM2_REQUIRED)
+    if platform.mesh.platform == "openshift":
+        preflight.check_access(api, preflight.OPENSHIFT_REQUIRED)
     ingress = find_ingress(snap, platform.mesh, in_namespace=ingress_namespace, selector=selector)
     if ingress is None:
         raise PreflightError(f"no ingress gateway found: {describe_search(platform.mesh, ingress_namespace, selector)}"
                              "; pass --ingress-namespace / --ingress-selector")
-    return KubeCluster(api, dyn, platform, ingress, keep=keep, image_registry=image_registry)
+    return KubeCluster(api, dyn, platform, ingress, keep=keep, image_registry=image_registry, timeouts=timeouts)
 
 
 def sweep(context: str | None, kubeconfig: str | None) -> list[str]:

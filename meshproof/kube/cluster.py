@@ -9,19 +9,24 @@ from kubernetes.dynamic.exceptions import DynamicApiError
 from kubernetes.stream import stream
 
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod
+from ..egress import ExternalDatabase
 from ..errors import MeshproofError
-from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS
+from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from . import diagnostics as diag
+from . import routes
 from .adapt import Adapter
+from .database import ClusterDatabases
 from .client import one_line
 from .exec_stream import ExecError, exit_code, read_streams
 from .ingress import IngressGateway, container_port, node_addresses, outside_address, service_port
 from .ledger import Ledger, Ref
-from .pods import all_ready, is_ready, summary, to_pod
+from .pods import is_ready, to_pod
 from .portforward import PortForward
 from .profiles import Platform
 from .resources import by_api_version, by_kind
-from .waiting import WaitTimeout, delete_and_wait, wait_until
+from .rollout import wait_rolled_out
+from .teardown import tear_down
+from .waiting import delete_and_wait
 
 FIELD_MANAGER = "meshproof"
 
@@ -34,16 +39,20 @@ class KubeCluster(Cluster):
     backend = "kube"
 
     def __init__(self, api: client.ApiClient, dyn: Any, platform: Platform, ingress: IngressGateway | None,
-                 *, keep: bool = False, image_registry: str | None = None) -> None:
+                 *, keep: bool = False, image_registry: str | None = None,
+                 timeouts: Timeouts = DEFAULT_TIMEOUTS) -> None:
         self.api = api
         self.dyn = dyn
         self.platform = platform
         self.ingress = ingress
         self.keep = keep
+        #: the run's timeouts: cleanup and diagnostics wait as long as the fixtures would
+        self.timeouts = timeouts
         self.ledger = Ledger()
         self.adapter = Adapter(platform, ingress, self.ledger, image_registry)
         self._core = client.CoreV1Api(api)
         self._forwards: dict[int, PortForward] = {}
+        self._databases = ClusterDatabases(self)  # external database (meshproof.kube.database)
         self._closed = False
 
     def mesh(self) -> MeshInfo:
@@ -68,12 +77,8 @@ class KubeCluster(Cluster):
             self.ledger.forget(ref)
 
     def wait_ready(self, namespace: str, selector: Mapping[str, str], *, timeout: float) -> list[Pod]:
-        text = ",".join(f"{k}={v}" for k, v in selector.items())
-        pods = wait_until(by_api_version(self.dyn, "v1", "Pod"), all_ready, timeout=timeout,
-                          what=f"pods {text} in {namespace} ready",
-                          describe=lambda ps: "; ".join(summary(p) for p in ps) or "no pods",
-                          namespace=namespace, label_selector=text)
-        return [to_pod(p) for p in pods]
+        """The pods of the Deployments' current rollout, so a just re-applied Deployment's old pods are never returned."""
+        return [to_pod(p) for p in wait_rolled_out(self.dyn, namespace, selector, timeout=timeout)]
 
     def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float) -> ExecResult:
         command = tuple(argv)
@@ -101,13 +106,21 @@ class KubeCluster(Cluster):
         svc = self._core.read_namespaced_service(self.ingress.service, self.ingress.namespace)
         svc_dict = self.api.sanitize_for_serialization(svc)
         nodes = self.api.sanitize_for_serialization(self._core.list_node().items)
-        found = outside_address(svc_dict, port, node_addresses(nodes))
+        found = outside_address(svc_dict, port, node_addresses(nodes)) or self._route_address(svc_dict, port)
         if found:
             return found
         pod = self._gateway_pod()
         target = container_port(service_port(svc_dict, port), pod)
         self._forwards[port] = PortForward(self.api, self.ingress.namespace, pod["metadata"]["name"], target)
         return self._forwards[port].endpoint
+
+    def _route_address(self, svc: dict, port: int) -> Endpoint | None:
+        """On OpenShift the router is the way in when the gateway Service has no outside address."""
+        if self.platform.mesh.platform != "openshift":
+            return None
+        assert self.ingress is not None
+        listing = by_api_version(self.dyn, routes.API_VERSION, "Route").get(namespace=self.ingress.namespace)
+        return routes.route_address(listing.to_dict().get("items") or [], svc, service_port(svc, port))
 
     def _gateway_pod(self) -> dict:
         assert self.ingress is not None
@@ -118,6 +131,15 @@ class KubeCluster(Cluster):
         if not ready:
             raise MeshproofError(f"no ready ingress gateway pod {selector} in {self.ingress.namespace}")
         return ready[0]
+
+    # --- external database (meshproof.kube.database) -------------------------
+    def start_external_database(self, namespace: str, *, labels: Mapping[str, str],
+                                timeout: float) -> ExternalDatabase:
+        return self._databases.start(namespace, labels, timeout=timeout)
+
+    def stop_external_database(self, namespace: str) -> None:
+        self._databases.stop(namespace, timeout=self.timeouts.delete)
+    # --- end external database -------------------------------------------------
 
     def diagnostics(self, namespace: str) -> dict[str, str]:
         try:
@@ -137,7 +159,7 @@ class KubeCluster(Cluster):
         for pod in diag.proxied(pods):
             for page in diag.ENVOY_PAGES:
                 out[f"envoy/{pod.name}/{page}"] = diag.safely(lambda: diag.envoy_page(
-                    lambda argv: self.exec(pod, PROXY_CONTAINER, argv, timeout=30), page))
+                    lambda argv: self.exec(pod, PROXY_CONTAINER, argv, timeout=self.timeouts.diagnostics), page))
         return out
 
     def close(self) -> None:
@@ -148,12 +170,6 @@ class KubeCluster(Cluster):
             forward.close()
         if self.keep:
             return
-        failures = []
-        for ref in self.ledger.teardown_order():
-            try:
-                resource = by_api_version(self.dyn, ref.api_version, ref.kind)
-                delete_and_wait(resource, ref.name, ref.namespace or None, timeout=DEFAULT_TIMEOUTS.delete)
-            except (WaitTimeout, DynamicApiError, MeshproofError) as exc:
-                failures.append(f"{ref.describe()}: {one_line(exc)}")
+        failures = tear_down(self.dyn, self.ledger, timeout=self.timeouts.delete).failures
         if failures:
             raise MeshproofError(f"cleanup left {len(failures)} objects ({failures[0]}); run `make clean`")

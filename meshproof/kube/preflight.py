@@ -36,8 +36,8 @@ _MANAGE = ("create", "patch", "delete", "list", "watch")
 _MANAGED = (("", "namespaces"), ("", "secrets"), ("", "services"), ("", "serviceaccounts"),
             ("", "configmaps"), ("apps", "deployments"),
             *((crd.split(".", 1)[1], crd.split(".", 1)[0]) for crd in ISTIO_CRDS))
-_READ = ((("list", "watch"), "", "pods"), (("get",), "", "pods/log"), (("create",), "", "pods/exec"),
-         (("create",), "", "pods/portforward"), (("list",), "", "events"), (("list",), "", "nodes"),
+_READ = ((("list", "watch"), "", "pods"), (("list", "watch"), "apps", "replicasets"), (("get",), "", "pods/log"),
+         (("create",), "", "pods/exec"), (("create",), "", "pods/portforward"), (("list",), "", "events"), (("list",), "", "nodes"),
          (("list",), "apiextensions.k8s.io", "customresourcedefinitions"),
          (("list",), "admissionregistration.k8s.io", "mutatingwebhookconfigurations"))
 
@@ -48,6 +48,8 @@ REQUIRED: tuple[Access, ...] = (
 )
 #: OpenShift Service Mesh 2 enrols namespaces through ServiceMeshMembers
 OSSM2_REQUIRED = tuple(Access(v, "maistra.io", "servicemeshmembers") for v in _MANAGE)
+#: on OpenShift the ingress gateway may be reached through a Route (meshproof.kube.routes)
+OPENSHIFT_REQUIRED = (Access("list", "route.openshift.io", "routes"),)
 
 
 def check_reachable(api: client.ApiClient) -> str:

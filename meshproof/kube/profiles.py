@@ -23,9 +23,13 @@ TAG_LABEL = "istio.io/tag"
 #: a ServiceMeshMember and the ``sidecar.istio.io/inject`` pod annotation
 OSSM2_MEMBER_LABEL = "meshproof.io/mesh-member"
 
-_SIDECAR_FEATURES = frozenset({"sidecar"})
-#: no fixture deploys manifests/egress/mysql-external.yaml on a cluster yet, so egress checks skip as not supported
-CLUSTER_FEATURES = frozenset(FEATURES) - {"external-database"}
+#: what ambient lacks: no istio-proxy container to exec into, and ztunnel ignores outboundTrafficPolicy
+#: REGISTRY_ONLY (istio/istio#54281: only an egress waypoint restricts egress).  port-level-mtls stays:
+#: istiod turns portLevelMtls into ztunnel authorizations (istio/istio#45453); see docs/kube.md
+AMBIENT_LACKS = frozenset({"sidecar", "egress-registry-only"})
+#: every feature; external-database always holds: the backend deploys manifests/egress/mysql-external.yaml
+#: (meshproof.kube.database), or --external-db-host names a managed database
+CLUSTER_FEATURES = frozenset(FEATURES)
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def detect(snap: Snapshot, *, profile: str | None = None, revision: str | None =
     features = CLUSTER_FEATURES
     if chosen == "ambient":
         injection = {"istio.io/dataplane-mode": "ambient"}
-        features -= _SIDECAR_FEATURES
+        features -= AMBIENT_LACKS
     mesh = MeshInfo(
         profile=chosen,
         version=_image_version(pod) if pod else "unknown",

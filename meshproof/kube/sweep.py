@@ -5,10 +5,11 @@ from typing import Any
 
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
+from ..errors import MeshproofError
 from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS
 from .ledger import Ledger
-from .waiting import delete_and_wait
+from .teardown import tear_down
 
 #: every kind a run may create, the kube backend's own objects included
 SWEPT_KINDS = (
@@ -37,11 +38,10 @@ def leftovers(dyn: Any) -> Ledger:
     return found
 
 
-def sweep_all(dyn: Any) -> list[str]:
-    deleted = []
-    for ref in leftovers(dyn).teardown_order():
-        resource = dyn.resources.get(api_version=ref.api_version, kind=ref.kind)
-        if delete_and_wait(resource, ref.name, ref.namespace or None, timeout=DEFAULT_TIMEOUTS.delete):
-            deleted.append(ref.describe())
-    return deleted
-
+def sweep_all(dyn: Any, *, timeout: float = DEFAULT_TIMEOUTS.delete) -> list[str]:
+    """Delete every leftover; returns what was deleted, raises naming the first that stayed."""
+    result = tear_down(dyn, leftovers(dyn), timeout=timeout)
+    if result.failures:
+        raise MeshproofError(f"{len(result.failures)} leftovers could not be removed ({result.failures[0]}); "
+                             f"{len(result.deleted)} were")
+    return result.deleted

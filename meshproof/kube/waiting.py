@@ -24,8 +24,10 @@ class WaitTimeout(MeshproofError):
 def wait_until(resource: Any, done: Callable[[list[ApiObject]], T | None], *, timeout: float, what: str,
                describe: Callable[[list[ApiObject]], str] = lambda objs: f"{len(objs)} objects",
                namespace: str | None = None, label_selector: str | None = None,
-               field_selector: str | None = None) -> T:
-    deadline = time.monotonic() + timeout
+               field_selector: str | None = None, deadline: float | None = None) -> T:
+    """Return ``done``'s first non-None answer; ``deadline`` (monotonic) lets several waits share one ``timeout``."""
+    if deadline is None:
+        deadline = time.monotonic() + timeout
     query = {"namespace": namespace, "label_selector": label_selector, "field_selector": field_selector}
     while True:
         listing = resource.get(**query).to_dict()

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 from .. import __version__
 from ..capabilities import FEATURES
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod
+from ..database import service_names
 from ..egress import ExternalDatabase
 from ..errors import ConfigError, MeshproofError
 from ..pki import CertificateAuthority
@@ -95,7 +96,7 @@ class LocalCluster(Cluster):
         self.directory: Path | None = None
         self.ca: CertificateAuthority | None = None
         self.gateway: IngressGateway | None = None
-        self._databases: dict[str, tuple[MariaDB, str, tuple[str, ...]]] = {}  # server name -> (server, netns, names)
+        self._databases: dict[str, tuple[MariaDB, str, tuple[str, ...]]] = {}  # namespace -> (server, netns, names)
         self._closed = False
 
     # ------------------------------------------------------------ life cycle
@@ -131,28 +132,30 @@ class LocalCluster(Cluster):
     # --- end ingress gateway ------------------------------------------------
 
     # --- external database (meshproof.local.mariadb) -------------------------
-    def start_external_database(self, server_name: str, *, unlisted_name: str) -> ExternalDatabase:
-        """A TLS-only MariaDB in a namespace of its own on the pod network: outside the mesh, no sidecar.
+    def start_external_database(self, namespace: str, *, labels: Mapping[str, str],
+                                timeout: float) -> ExternalDatabase:
+        """A TLS-only MariaDB in a network namespace of its own on the pod network: outside the mesh, no sidecar.
 
-        Both names resolve to it in every pod, as a cluster's DNS would; only
-        ``server_name`` is in its certificate.
+        Both names of ``service_names(namespace)`` resolve to it in every pod,
+        as a cluster's DNS would; only the full one is in its certificate.
         """
         assert self.directory is not None
+        server_name, unlisted_name = service_names(namespace)
         netns, address = self.network.add_pod()
         server = MariaDB(self.directory, server_name, netns=netns,
                          require_secure_transport="database-does-not-require-tls" not in self.defects)
-        self._databases[server_name] = (server, netns, (server_name, unlisted_name))
+        self._databases[namespace] = (server, netns, (server_name, unlisted_name))
         try:
             database = server.start()
         except BaseException:
-            self.stop_external_database(server_name)
+            self.stop_external_database(namespace)
             raise
         self.control.external_hosts.update({server_name: address, unlisted_name: address})
         self._reconcile()
         return ExternalDatabase(database, "MariaDB", unlisted_name)
 
-    def stop_external_database(self, server_name: str) -> None:
-        server, netns, names = self._databases.pop(server_name)
+    def stop_external_database(self, namespace: str) -> None:
+        server, netns, names = self._databases.pop(namespace)
         server.stop()
         self.network.remove_pod(netns)
         for name in names:

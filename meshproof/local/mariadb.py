@@ -25,7 +25,7 @@ from pathlib import Path
 import pymysql
 
 from ..errors import MeshproofError
-from ..database import CLIENT_SUBJECT, DATABASE, ROWS, TABLE, Account, Database
+from ..database import CLIENT_SUBJECT, DATABASE, ROWS, TABLE, Account, Database, fresh_accounts, setup_script
 from ..pki import CertificateAuthority, write_private
 
 MARIADBD = Path("/usr/sbin/mariadbd")
@@ -54,30 +54,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def init_sql(db: Database, require_subject: bool) -> str:
-    """Idempotent set-up run by the server before it accepts connections (``init_file``)."""
-    x509 = f"SUBJECT {_sql_string('/CN=' + CLIENT_SUBJECT)}" if require_subject else "X509"
-    values = ", ".join(f"({i}, {_sql_string(name)})" for i, name in ROWS)
-    return "\n".join(
-        [
-            f"CREATE DATABASE IF NOT EXISTS {DATABASE};",
-            f"CREATE OR REPLACE TABLE {DATABASE}.{TABLE} (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL);",
-            f"INSERT INTO {DATABASE}.{TABLE} VALUES {values};",
-            f"CREATE OR REPLACE USER {_sql_string(db.password_user.name)}@'%' "
-            f"IDENTIFIED BY {_sql_string(db.password_user.password)};",
-            f"CREATE OR REPLACE USER {_sql_string(db.x509_user.name)}@'%' "
-            f"IDENTIFIED BY {_sql_string(db.x509_user.password)} REQUIRE {x509};",
-            f"GRANT SELECT ON {DATABASE}.* TO {_sql_string(db.password_user.name)}@'%';",
-            f"GRANT SELECT ON {DATABASE}.* TO {_sql_string(db.x509_user.name)}@'%';",
-            "",
-        ]
-    )
 
 
 def server_config(directory: Path, *, bind: str, port: int, require_secure_transport: bool) -> str:
@@ -124,7 +100,7 @@ class MariaDB:
         self.require_secure_transport = require_secure_transport
         self.require_subject = require_subject
         self.directory = Path(run_dir) / f"mariadb-{secrets.token_hex(3)}"
-        self.ca = CertificateAuthority.create(f"meshproof database CA for {server_name}", "meshproof")
+        self.ca = CertificateAuthority.create("meshproof database CA", "meshproof")
         self.process: subprocess.Popen | None = None
         self.database: Database | None = None
         self.startup_seconds: float | None = None
@@ -157,12 +133,13 @@ class MariaDB:
         """Where it will listen and who may log in, decided before anything is written."""
         tls = self.directory / "tls"
         in_netns = self.netns is not None
+        password_user, x509_user = fresh_accounts()
         return Database(
             host=self.server_name if in_netns else "127.0.0.1",
             port=NETNS_PORT if in_netns else free_port(),
             server_name=self.server_name,
-            password_user=Account("app", secrets.token_urlsafe(12)),
-            x509_user=Account("x509app", secrets.token_urlsafe(12)),
+            password_user=password_user,
+            x509_user=x509_user,
             ca_cert=tls / "ca.crt",
             client_cert=tls / "client.crt",
             client_key=tls / "client.key",
@@ -176,7 +153,7 @@ class MariaDB:
         db.ca_cert.write_bytes(self.ca.cert_pem)
         self.ca.issue(self.server_name, dns_names=(self.server_name,), client=False).write(tls, "server")
         self.ca.issue(CLIENT_SUBJECT, server=False).write(tls, "client")
-        write_private(self.directory / "init.sql", init_sql(db, self.require_subject).encode())
+        write_private(self.directory / "init.sql", setup_script(db.password_user, db.x509_user, require_subject=self.require_subject).encode())
         bind = "0.0.0.0" if self.netns else "127.0.0.1"
         config = server_config(
             self.directory, bind=bind, port=db.port, require_secure_transport=self.require_secure_transport

@@ -1,8 +1,6 @@
 """The gateway's outside address, and watch-based waits driven by recorded events."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 
 from meshproof.cluster import Endpoint
@@ -10,6 +8,8 @@ from meshproof.errors import ConfigError
 from meshproof.kube.ingress import container_port, node_addresses, outside_address, parse_selector
 from meshproof.kube.pods import all_ready
 from meshproof.kube.waiting import WaitTimeout, wait_until
+
+from .fake_dynamic import FakeResource
 
 NODES = [{"status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.2"},
                                    {"type": "Hostname", "address": "kind-control-plane"}]}},
@@ -65,30 +65,6 @@ def pod(name: str, ready: bool, terminating: bool = False) -> dict:
         meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
     return {"metadata": meta, "status": {"phase": "Running",
                                          "conditions": [{"type": "Ready", "status": str(ready)}]}}
-
-
-class FakeResource:
-    """Lists a fixed state, then replays watch batches; each watch call consumes one batch."""
-
-    kind = "Pod"
-
-    def __init__(self, items: list[dict], batches: list[list[tuple[str, dict]]]) -> None:
-        self.items = items
-        self.batches = batches
-        self.watched_from: list[str] = []
-
-    def get(self, **query):
-        return SimpleNamespace(to_dict=lambda: {"metadata": {"resourceVersion": "41"}, "items": list(self.items)})
-
-    def watch(self, *, resource_version, timeout, **query):
-        self.watched_from.append(resource_version)
-        batch = self.batches.pop(0) if self.batches else []
-        for kind, obj in batch:
-            if kind != "ERROR":
-                self.items = [i for i in self.items if i["metadata"]["name"] != obj["metadata"]["name"]]
-                if kind != "DELETED":
-                    self.items.append(obj)
-            yield {"type": kind, "raw_object": obj}
 
 
 def test_readiness_comes_from_watch_events():

@@ -21,7 +21,7 @@ class _Samples(dict):
         return f"sample-{name.lower().replace('_', '-')}"
 
 
-SAMPLES = _Samples(GATEWAY_SELECTOR={"istio": "ingressgateway"}, PORT=443, TLS_MODE="MUTUAL")
+SAMPLES = _Samples(GATEWAY_SELECTOR={"istio": "ingressgateway"}, PORT=443, TLS_MODE="MUTUAL", DB_PORT_NUMBER=3306)
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = sorted(p for ext in ("*.yaml", "*.yml") for p in (ROOT / "manifests").rglob(ext))

@@ -9,7 +9,7 @@ import yaml
 
 from meshproof.errors import PreflightError
 from meshproof.kube import connect, sweep
-from meshproof.kube.preflight import ISTIO_CRDS, REQUIRED, check_istio
+from meshproof.kube.preflight import ISTIO_CRDS, OPENSHIFT_REQUIRED, OSSM2_REQUIRED, REQUIRED, check_istio
 from meshproof.kube.snapshot import Snapshot
 
 from .fake_api import FakeApi, kubeconfig
@@ -115,5 +115,6 @@ def _granted() -> set[tuple[str, str, str]]:
 
 def test_ci_cluster_role_grants_everything_the_preflight_requires():
     granted = _granted()
-    missing = [a.describe() for a in REQUIRED if (a.verb, a.group, a.resource) not in granted]
+    missing = [a.describe() for a in (*REQUIRED, *OSSM2_REQUIRED, *OPENSHIFT_REQUIRED)
+               if (a.verb, a.group, a.resource) not in granted]
     assert missing == []
