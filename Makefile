@@ -18,7 +18,7 @@ conformance: bootstrap
 	$(PYTEST) $(BACKEND_ARGS) $(ARGS)
 
 test: bootstrap
-	$(PYTEST) tests --reports-dir reports/selftest -n 2 $(ARGS)
+	$(PYTEST) tests --reports-dir=reports/selftest -n 2 $(ARGS)
 
 report:
 	bash scripts/build-report.sh

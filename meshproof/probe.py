@@ -90,7 +90,8 @@ def parse_curl(exit_code: int, stdout: str, stderr: str) -> tuple[Outcome, str]:
     return classify_curl(exit_code, stderr, status), body
 
 
-_WITH_CLIENT_PEM = 'umask 077; f=$(mktemp); cat > "$f"; curl "$@" --cert "$f"; rc=$?; rm -f "$f"; exit $rc'
+#: reads exactly $1 bytes (exec streams cannot always signal end of input), then runs curl with them as --cert
+_WITH_CLIENT_PEM = 'umask 077; f=$(mktemp); head -c "$1" > "$f"; shift; curl "$@" --cert "$f"; rc=$?; rm -f "$f"; exit $rc'
 
 
 def curl_in_pod(
@@ -109,7 +110,7 @@ def curl_in_pod(
     argv = curl_argv(url, timeout=timeout, tls=tls, headers=headers)
     if client_pem is not None:
         # the certificate and key travel on stdin into a private temp file: never in argv, logs or reports
-        argv = ["sh", "-c", _WITH_CLIENT_PEM, "curl", *argv[1:]]
+        argv = ["sh", "-c", _WITH_CLIENT_PEM, "curl", str(len(client_pem)), *argv[1:]]
     result = cluster.exec(pod, container, argv, timeout=timeout + 10, stdin=client_pem)
     outcome, body = parse_curl(result.exit_code, result.stdout, result.stderr)
     command = f"kubectl -n {pod.namespace} exec {pod.name} -c {container} -- {shlex.join(argv)}"

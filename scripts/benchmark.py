@@ -59,7 +59,7 @@ def strict_enforcement(mesh: LocalCluster, legacy) -> float:
 def suite_run() -> float:
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "pytest", "suites", "-m", "strict-mtls", "-q", "-p", "no:cacheprovider",
-                           "--reports-dir", str(ROOT / "reports" / "benchmark-run")], cwd=ROOT, capture_output=True, text=True)
+                           f"--reports-dir={ROOT / 'reports' / 'benchmark-run'}"], cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"strict-mtls run failed:\n{done.stdout[-2000:]}")
     return time.monotonic() - started

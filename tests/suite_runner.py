@@ -40,7 +40,7 @@ def run_suite(marker: str, workdir: Path, *, defects: tuple[str, ...] = (), extr
               env: dict[str, str] | None = None, timeout: float = 600) -> SuiteRun:
     junit = workdir / "junit.xml"
     argv = [sys.executable, "-m", "pytest", "suites", "-m", marker, "-q", "-p", "no:cacheprovider",
-            "--reports-dir", str(workdir / "reports"), f"--junitxml={junit}"]
+            f"--reports-dir={workdir / 'reports'}", f"--junitxml={junit}"]
     for defect in defects:
         argv += ["--mesh-defect", defect]
     argv += (FAST_FAILURE if defects and not extra else []) + (extra or [])

@@ -47,7 +47,7 @@ def leftovers(run_id: str) -> dict[str, list]:
 def start_suite(run_id: str, tmp_path: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "suites", "-m", "strict-mtls", "-q", "-p", "no:cacheprovider",
-         "--reports-dir", str(tmp_path / "reports")],
+         f"--reports-dir={tmp_path / 'reports'}"],
         cwd=ROOT, env=child_env({RUN_ID_ENV: run_id}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
 
@@ -102,7 +102,7 @@ def world_writable_dir():
 def test_without_root_the_reference_mesh_stops_with_one_clear_line(world_writable_dir):
     done = subprocess.run(
         ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "pytest", "suites",
-         "-m", "strict-mtls", "-q", "-p", "no:cacheprovider", "--reports-dir", str(world_writable_dir / "reports")],
+         "-m", "strict-mtls", "-q", "-p", "no:cacheprovider", f"--reports-dir={world_writable_dir / 'reports'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, env=child_env({"HOME": str(world_writable_dir)}),
     )
     assert done.returncode == 3, done.stdout + done.stderr

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.options import NAMESPACE_BASES
+
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("meshproof.local", "meshproof.kube")
 
@@ -37,5 +39,4 @@ def test_a_mistyped_existing_namespace_ends_the_run_with_one_line():
                            "bookinf=team-a"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=child_env())
     assert done.returncode == 4
     assert done.stderr.strip().splitlines() == [
-        "ERROR: --use-namespace 'bookinf=team-a': expected BASE=NAME with BASE one of "
-        "bookinfo, legacy, ingress, egress, egress-legacy"]
+        f"ERROR: --use-namespace 'bookinf=team-a': expected BASE=NAME with BASE one of {', '.join(NAMESPACE_BASES)}"]

@@ -77,23 +77,35 @@ class KubeCluster(Cluster):
             self.ledger.forget(ref)
 
     def wait_ready(self, namespace: str, selector: Mapping[str, str], *, timeout: float) -> list[Pod]:
-        """The pods of the Deployments' current rollout, so a just re-applied Deployment's old pods are never returned."""
+        """Pods of the Deployments' current rollout: a just re-applied Deployment's old pods never count."""
         return [to_pod(p) for p in wait_rolled_out(self.dyn, namespace, selector, timeout=timeout)]
 
-    def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float) -> ExecResult:
+    def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float,
+             stdin: bytes | None = None) -> ExecResult:
         command = tuple(argv)
         what = f"exec {shlex.join(command)} in {pod.namespace}/{pod.name}/{container}"
         try:
             ws = stream(self._core.connect_get_namespaced_pod_exec, pod.name, pod.namespace,
-                        container=container, command=list(command), stdin=False, stdout=True,
+                        container=container, command=list(command), stdin=stdin is not None, stdout=True,
                         stderr=True, tty=False, _preload_content=False)
         except client.ApiException as exc:
             raise ExecError(f"{what}: {one_line(exc)}") from None
         try:
+            if stdin is not None:
+                # the command reads exactly what it is given: the v4 protocol cannot close stdin
+                ws.write_stdin(stdin.decode())
             streams = read_streams(ws.sock, timeout=timeout, what=what)
         finally:
             ws.close()
         return ExecResult(command, exit_code(streams.status, what=what), streams.stdout, streams.stderr)
+
+    def proxy_admin(self, pod: Pod, path: str) -> str:
+        """The sidecar's Envoy admin through pilot-agent: proxy images ship neither curl nor a shell."""
+        result = self.exec(pod, PROXY_CONTAINER, ["pilot-agent", "request", "GET", path.lstrip("/")],
+                           timeout=self.timeouts.diagnostics)
+        if result.exit_code != 0:
+            raise MeshproofError(f"Envoy admin {path} in {pod.namespace}/{pod.name}: {one_line(result.stderr)}")
+        return result.stdout
 
     def logs(self, pod: Pod, container: str) -> str:
         return self._core.read_namespaced_pod_log(pod.name, pod.namespace, container=container)

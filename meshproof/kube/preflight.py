@@ -37,7 +37,8 @@ _MANAGED = (("", "namespaces"), ("", "secrets"), ("", "services"), ("", "service
             ("", "configmaps"), ("apps", "deployments"),
             *((crd.split(".", 1)[1], crd.split(".", 1)[0]) for crd in ISTIO_CRDS))
 _READ = ((("list", "watch"), "", "pods"), (("list", "watch"), "apps", "replicasets"), (("get",), "", "pods/log"),
-         (("create",), "", "pods/exec"), (("create",), "", "pods/portforward"), (("list",), "", "events"), (("list",), "", "nodes"),
+         (("create",), "", "pods/exec"), (("create",), "", "pods/portforward"),
+         (("list",), "", "events"), (("list",), "", "nodes"),
          (("list",), "apiextensions.k8s.io", "customresourcedefinitions"),
          (("list",), "admissionregistration.k8s.io", "mutatingwebhookconfigurations"))
 

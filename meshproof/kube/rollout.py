@@ -11,7 +11,7 @@ one deadline.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .pods import all_ready, is_ready, is_terminating, summary
 from .resources import by_api_version
@@ -103,7 +103,7 @@ def current_pods(pods: list[ApiObject], hashes: Mapping[str, int]) -> list[ApiOb
     return current if counts == dict(hashes) else None
 
 
-def _when_all(items: list[ApiObject], test) -> list[ApiObject] | None:
+def _when_all(items: list[ApiObject], test: Callable[[ApiObject], bool]) -> list[ApiObject] | None:
     return items if all(test(i) for i in items) else None
 
 

@@ -12,7 +12,7 @@ from meshproof import egress
 from meshproof.errors import ConfigError
 from meshproof.local.envoy_config import ConfigFiles, SidecarBehaviour, SidecarConfig, sidecar_listeners
 from meshproof.local.images import command_for
-from meshproof.local.mariadb import Account
+from meshproof.database import Account
 from meshproof.local.objects import Store
 from meshproof.local.volumes import environment, mount, translate
 from meshproof.outcome import DB_ERROR, OK, TLS_REJECTED, VERIFY_FAILED

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from meshproof.egress import account_for
-from meshproof.local.mariadb import ROWS, TABLE
+from meshproof.database import ROWS, TABLE
 from meshproof.outcome import DB_ERROR, HOSTNAME_MISMATCH, OK, TLS_REJECTED, VERIFY_FAILED
 from meshproof.pki import CertificateAuthority
 from meshproof.sslmode import VALID, MutualTls, SslMode, SslSetting

@@ -13,14 +13,9 @@ from meshproof.timeouts import DEFAULT
 from .recorded import load
 
 
-class _Concrete(KubeCluster):
-    # KubeCluster does not implement the contract's proxy_admin yet; no test here needs it
-    proxy_admin = None
-
-
 def kube_cluster(dyn, platform: str = "upstream", **timeouts: float) -> KubeCluster:
     """The backend of a recorded platform; ``client.ApiClient()`` is never called over the network here."""
     snap, _ = load(platform)
     detected = detect(snap)
-    return _Concrete(client.ApiClient(), dyn, detected, find_ingress(snap, detected.mesh),
+    return KubeCluster(client.ApiClient(), dyn, detected, find_ingress(snap, detected.mesh),
                      timeouts=dataclasses.replace(DEFAULT, **timeouts))

@@ -18,7 +18,8 @@ NEW_POD = "mysql-query-7f9c4d8b66-q4rvz"
 
 def recorded(*, watch: bool = True) -> tuple[FakeDynamic, dict]:
     doc = yaml.safe_load((DATA / "rollouts" / "reapplied.yaml").read_text())
-    resources = {kind: FakeResource(d["list"], d.get("watch", []) if watch else [], kind=kind) for kind, d in doc.items()}
+    resources = {kind: FakeResource(d["list"], d.get("watch", []) if watch else [], kind=kind)
+                 for kind, d in doc.items()}
     return FakeDynamic(resources), doc
 
 

@@ -25,7 +25,8 @@ class Vanishing(FakeResource):
 
 
 def dynamic() -> FakeDynamic:
-    return FakeDynamic({"Secret": FakeResource([STUCK], kind="Secret"), "ConfigMap": Vanishing([GONE], kind="ConfigMap")})
+    return FakeDynamic({"Secret": FakeResource([STUCK], kind="Secret"),
+                        "ConfigMap": Vanishing([GONE], kind="ConfigMap")})
 
 
 def ledger_of(*objects) -> Ledger:
