@@ -25,7 +25,7 @@ from pathlib import Path
 import pymysql
 
 from ..errors import MeshproofError
-from ..database import CLIENT_SUBJECT, DATABASE, ROWS, TABLE, Account, Database, fresh_accounts, setup_script
+from ..database import CLIENT_SUBJECT, DATABASE, Database, fresh_accounts, setup_script
 from ..pki import CertificateAuthority, write_private
 
 MARIADBD = Path("/usr/sbin/mariadbd")

@@ -15,7 +15,8 @@ import pytest
 
 from meshproof.keystores import build_jks
 from meshproof.local.apps.mysql_query import AppConfig, query
-from meshproof.local.mariadb import Account, Database, MariaDB
+from meshproof.database import Account, Database
+from meshproof.local.mariadb import MariaDB
 from meshproof.pki import write_private
 from meshproof.probe import ProbeResult, python_call
 from meshproof.egress import setting_with

@@ -16,7 +16,8 @@ from cryptography import x509
 from meshproof.errors import MeshproofError
 from meshproof.keystores import build_jks
 from meshproof.local import mariadb
-from meshproof.local.mariadb import CLIENT_SUBJECT, NETNS_PORT, MariaDB
+from meshproof.database import CLIENT_SUBJECT
+from meshproof.local.mariadb import NETNS_PORT, MariaDB
 from meshproof.pki import write_private
 from meshproof.sslmode import MutualTls, SslMode, SslSetting, connect_kwargs
 

@@ -15,7 +15,8 @@ from typing import Iterator
 import pytest
 
 from meshproof.local.apps.mysql_query import bundle
-from meshproof.local.mariadb import ROWS, TABLE, free_port
+from meshproof.database import ROWS, TABLE
+from meshproof.local.mariadb import free_port
 from meshproof.sslmode import RULE_COMBINATION, MutualTls, SslMode, SslSetting
 
 READY_TIMEOUT = 10.0
