@@ -72,16 +72,12 @@ def test_ctrl_c_mid_run_leaves_no_namespace_process_or_file(tmp_path):
     assert leftovers(run_id) == {"netns": [], "processes": [], "etc": [], "tmp": []}
 
 
-def test_a_killed_run_loses_its_processes_and_make_clean_sweeps_the_rest(tmp_path):
+def test_make_clean_sweeps_what_a_killed_run_left(tmp_path):
     run_id = f"kil{secrets.token_hex(2)}"
     suite = start_suite(run_id, tmp_path)
     wait_for_mesh(run_id, suite)
     suite.kill()
     suite.wait(30)
-    deadline = time.monotonic() + 10
-    while processes_of(run_id) and time.monotonic() < deadline:  # the kernel delivers the parent-death signal
-        time.sleep(0.05)
-    assert processes_of(run_id) == []
     assert leftovers(run_id)["netns"], "a SIGKILLed run cannot clean up after itself"
     host.sweep(run_id)
     assert leftovers(run_id) == {"netns": [], "processes": [], "etc": [], "tmp": []}

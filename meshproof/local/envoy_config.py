@@ -353,6 +353,18 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
     return [mtls_chain, other_tls, plain_chain]
 
 
+def _outbound_chain(name: str, addresses: Iterable[str], port: int, cluster: str) -> dict[str, Any]:
+    """Traffic the app sent to one of ``addresses`` on ``port`` goes to ``cluster``."""
+    return {
+        "name": name,
+        "filter_chain_match": {
+            "destination_port": port,
+            "prefix_ranges": [{"address_prefix": address, "prefix_len": 32} for address in addresses],
+        },
+        "filters": [tcp_proxy(name, cluster)],
+    }
+
+
 def sidecar_listeners(files: ConfigFiles, config: SidecarConfig) -> list[dict[str, Any]]:
     chains: list[dict] = []
     http_ports = {p.port for p in config.inbound_ports if p.http}
@@ -366,23 +378,9 @@ def sidecar_listeners(files: ConfigFiles, config: SidecarConfig) -> list[dict[st
         "listener_filters": listener_filters(tls_inspector=True),
         "filter_chains": chains,
     }
-    outbound_chains = []
-    for destination in config.destinations:
-        outbound_chains.append({
-            "name": destination.cluster_name,
-            "filter_chain_match": {
-                "destination_port": destination.port,
-                "prefix_ranges": [{"address_prefix": a, "prefix_len": 32} for a in destination.addresses],
-            },
-            "filters": [tcp_proxy(destination.cluster_name, destination.cluster_name)],
-        })
-    for address, port in config.external:
-        name = f"outbound|{port}||{address}"
-        outbound_chains.append({
-            "name": name,
-            "filter_chain_match": {"destination_port": port, "prefix_ranges": [{"address_prefix": address, "prefix_len": 32}]},
-            "filters": [tcp_proxy(name, PASSTHROUGH)],
-        })
+    outbound_chains = [_outbound_chain(d.cluster_name, d.addresses, d.port, d.cluster_name) for d in config.destinations]
+    outbound_chains += [_outbound_chain(f"outbound|{port}||{address}", (address,), port, PASSTHROUGH)
+                        for address, port in config.external]
     # No tls_inspector on outbound: it would stall server-first protocols such as MySQL.
     inspect = config.behaviour.inspect_server_first
     outbound = {

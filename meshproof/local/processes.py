@@ -1,12 +1,13 @@
 """Processes of the reference mesh: started as children that die with the run."""
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 
 @dataclass
@@ -34,6 +35,27 @@ class Process:
             return ""
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup(sigmask: set) -> Callable[[], None]:
+    """In the forked child: die with the parent from the first instant, and take Ctrl-C again.
+
+    setpriv's own --pdeathsig comes later (after ``ip netns exec``); a parent killed
+    before then would otherwise leave the child behind.
+    """
+    parent = os.getpid()
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def setup() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
+
+    return setup
+
+
 class Supervisor:
     """Owns every process of a run so that one call stops them all."""
 
@@ -50,7 +72,7 @@ class Supervisor:
             previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
             try:
                 popen = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=full_env, preexec_fn=lambda: signal.pthread_sigmask(signal.SIG_SETMASK, previous))
+                                         env=full_env, preexec_fn=_child_setup(previous))
                 process = Process(name, popen, log)
                 self._processes.append(process)
             finally:
