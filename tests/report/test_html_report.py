@@ -59,6 +59,15 @@ def test_chromium_renders_every_test_with_its_steps(html_report, tmp_path):
              "test_plaintext_still_accepted": "wait: plaintext is reset after STRICT: expected RESET, NOT held",
              "test_gateway_rejects_untrusted_ca": "not supported: ingress-gateway"}
     for test_id, test in tests.items():
-        dom = Path(_script("screenshot-report.sh", html, tmp_path / f"{test_id}.html", test_id)).read_text()
+        dom = _rendered(html, tmp_path / f"{test_id}.html", test_id, test["name"])
         assert test["name"] in dom
         assert steps[test["name"]] in dom
+
+
+def _rendered(html: Path, output: Path, test_id: str, expected: str, attempts: int = 3) -> str:
+    """The DOM of one test's page; a busy machine can end Chromium's dump before the page rendered it."""
+    for _ in range(attempts):
+        dom = Path(_script("screenshot-report.sh", html, output, test_id)).read_text()
+        if expected in dom:
+            break
+    return dom
