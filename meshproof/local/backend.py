@@ -24,13 +24,13 @@ from .envoy_config import GatewayBehaviour, SidecarBehaviour
 from .gateway import IngressGateway
 from .gateway_control import validate_gateway
 from .images import command_for
+from .injection import wants_sidecar
 from .mariadb import MariaDB
 from .network import PodNetwork
 from .objects import Store, key_of
 from .processes import Process, Supervisor
 from .sidecar import Sidecar
 
-INJECT = "sidecar.istio.io/inject"
 #: set on every process of a run so a leak check can find them by run id
 RUN_ENV = "MESHPROOF_RUN"
 
@@ -213,19 +213,6 @@ class LocalCluster(Cluster):
 
     # ------------------------------------------------------------ pods
 
-    def _wants_sidecar(self, namespace: str, template_meta: Mapping[str, Any]) -> bool:
-        ns_labels = self.store.namespace_labels(namespace)
-        explicit = (template_meta.get("labels") or {}).get(INJECT) or (template_meta.get("annotations") or {}).get(INJECT)
-        if explicit == "false" or ns_labels.get("istio-injection") == "disabled":
-            return False
-        if "istio-injection" in ns_labels:
-            return ns_labels["istio-injection"] == "enabled"
-        if self.revision is not None and ns_labels.get("istio.io/rev") == self.revision:
-            return True
-        if self.revision is None and ns_labels.get("istio.io/rev") == "default":
-            return True
-        return explicit == "true"
-
     def _create_pods(self, deployment: dict[str, Any]) -> None:
         namespace, name = deployment["metadata"]["namespace"], deployment["metadata"]["name"]
         spec = deployment.get("spec") or {}
@@ -247,7 +234,7 @@ class LocalCluster(Cluster):
             int(p["containerPort"]): p.get("name", "")
             for c in containers for p in c.get("ports") or []
         }
-        sidecar_wanted = self._wants_sidecar(namespace, meta)
+        sidecar_wanted = wants_sidecar(self.store.namespace_labels(namespace), meta, self.revision)
         view = PodView(
             namespace=namespace, name=pod_name, ip=ip, labels=dict(meta.get("labels") or {}),
             service_account=pod_spec.get("serviceAccountName") or "default", container_ports=ports,
