@@ -25,6 +25,7 @@ from pathlib import Path
 import pymysql
 
 from ..errors import MeshproofError
+from . import host
 from ..database import CLIENT_SUBJECT, DATABASE, Database, fresh_accounts, setup_script
 from ..pki import CertificateAuthority, write_private
 
@@ -164,19 +165,30 @@ class MariaDB:
     def _defaults(self) -> str:
         return f"--defaults-file={self.directory / 'my.cnf'}"
 
-    def _install_system_tables(self) -> None:
-        done = subprocess.run(
-            [INSTALL_DB, self._defaults, "--skip-test-db", "--auth-root-authentication-method=socket"],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode != 0:
-            raise MeshproofError(f"{INSTALL_DB} failed: {(done.stderr or done.stdout).strip()[-300:]}")
+    def _install_system_tables(self, attempts: int = 2) -> None:
+        """Bootstrap the data directory; a bootstrap that failed is retried once on a clean directory.
+
+        Seen once on a loaded 2-core machine: the bootstrap server gave up without a
+        reason worth acting on, and a second bootstrap of a fresh directory succeeded.
+        """
+        for attempt in range(1, attempts + 1):
+            done = subprocess.run(
+                [INSTALL_DB, self._defaults, "--skip-test-db", "--auth-root-authentication-method=socket"],
+                capture_output=True,
+                text=True,
+            )
+            if done.returncode == 0:
+                return
+            errors = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line.upper()]
+            if attempt == attempts:
+                raise MeshproofError(f"{INSTALL_DB} failed: {' | '.join(errors[-3:]) or 'no error line'}; "
+                                     f"error log: {self.error_log_tail()}")
+            shutil.rmtree(self.directory / "data", ignore_errors=True)
 
     def _launch(self) -> None:
         argv = [str(MARIADBD), self._defaults]
-        if self.netns:
-            argv = ["ip", "netns", "exec", self.netns, *argv]
+        # the server dies with the run even when the run is killed
+        argv = host.netns_exec(self.netns, argv) if self.netns else ["setpriv", "--pdeathsig", "KILL", "--", *argv]
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _wait_ready(self, db: Database) -> None:
