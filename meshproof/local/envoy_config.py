@@ -365,32 +365,32 @@ def _outbound_chain(name: str, addresses: Iterable[str], port: int, cluster: str
     }
 
 
+def _capture_listener(name: str, port: int, chains: list[dict], *, tls_inspector: bool) -> dict[str, Any]:
+    """A listener that iptables redirects to: it matches on the connection's original destination."""
+    return {
+        "@type": LISTENER,
+        "name": name,
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
+        "listener_filters": listener_filters(tls_inspector=tls_inspector),
+        "filter_chains": chains,
+    }
+
+
 def sidecar_listeners(files: ConfigFiles, config: SidecarConfig) -> list[dict[str, Any]]:
     chains: list[dict] = []
     http_ports = {p.port for p in config.inbound_ports if p.http}
     for port in sorted({p.port for p in config.inbound_ports} | set(config.port_modes)):
         chains += _inbound_chains(files, config, port, config.port_modes.get(port, config.default_mode), port in http_ports)
     chains += _inbound_chains(files, config, None, config.default_mode, False)
-    inbound = {
-        "@type": LISTENER,
-        "name": "virtualInbound",
-        "address": {"socket_address": {"address": "0.0.0.0", "port_value": INBOUND_PORT}},
-        "listener_filters": listener_filters(tls_inspector=True),
-        "filter_chains": chains,
-    }
+    inbound = _capture_listener("virtualInbound", INBOUND_PORT, chains, tls_inspector=True)
     outbound_chains = [_outbound_chain(d.cluster_name, d.addresses, d.port, d.cluster_name) for d in config.destinations]
     outbound_chains += [_outbound_chain(f"outbound|{port}||{address}", (address,), port, PASSTHROUGH)
                         for address, port in config.external]
     # No tls_inspector on outbound: it would stall server-first protocols such as MySQL.
     inspect = config.behaviour.inspect_server_first
-    outbound = {
-        "@type": LISTENER,
-        "name": "virtualOutbound",
-        "address": {"socket_address": {"address": "0.0.0.0", "port_value": OUTBOUND_PORT}},
-        "listener_filters": listener_filters(tls_inspector=inspect),
-        "filter_chains": outbound_chains,
-        "default_filter_chain": {"filters": [tcp_proxy("outbound_default", BLACKHOLE if config.registry_only else PASSTHROUGH)]},
-    }
+    outbound = _capture_listener("virtualOutbound", OUTBOUND_PORT, outbound_chains, tls_inspector=inspect)
+    outbound["default_filter_chain"] = {
+        "filters": [tcp_proxy("outbound_default", BLACKHOLE if config.registry_only else PASSTHROUGH)]}
     if inspect:
         outbound["listener_filters_timeout"] = INSPECTION_TIMEOUT
     return [inbound, outbound]
