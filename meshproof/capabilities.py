@@ -33,8 +33,9 @@ CAPABILITIES: dict[str, Capability] = {
             "PeerAuthentication enforces mutual TLS between workloads",
             "Workload mutual TLS",
             "Plaintext is accepted before STRICT and reset after it; in-mesh traffic keeps "
-            "working and is proven to be mTLS; precedence of mesh, namespace, workload and port policies.",
-            ("003", "004"),
+            "working and is proven to be mTLS; pods with HTTP probes stay ready (probe rewriting); "
+            "precedence of mesh, namespace, workload and port policies.",
+            ("002", "003", "004"),
         ),
         Capability(
             "gateway-mtls",
@@ -67,6 +68,7 @@ FEATURES: dict[str, Feature] = {
         Feature("gateway-credential-sds", "Gateway credentialName Secrets delivered by SDS"),
         Feature("egress-registry-only", "outboundTrafficPolicy REGISTRY_ONLY and ServiceEntry"),
         Feature("external-database", "a TLS-only MySQL-compatible database outside the mesh"),
+        Feature("probe-rewrite", "the injector points HTTP probes at the sidecar agent (rewriteAppHTTPProbers)"),
     )
 }
 

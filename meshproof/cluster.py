@@ -19,6 +19,8 @@ Manifest = dict[str, Any]
 
 #: container name of the sidecar, as Istio's injector names it
 PROXY_CONTAINER = "istio-proxy"
+#: pod annotation by which a workload opts out of (``"false"``) Istio's rewrite of its HTTP probes
+REWRITE_PROBES = "sidecar.istio.io/rewriteAppHTTPProbers"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,15 @@ class Cluster(abc.ABC):
     @abc.abstractmethod
     def wait_ready(self, namespace: str, selector: Mapping[str, str], *, timeout: float) -> list[Pod]:
         """Wait until the pods matching ``selector`` are ready and return them."""
+
+    @abc.abstractmethod
+    def pod_ready(self, namespace: str, selector: Mapping[str, str]) -> bool:
+        """Whether the pods matching ``selector`` are ready right now, as the kubelet's probes say.
+
+        True only when at least one pod matches and every one (terminating ones aside)
+        is ready.  It does not wait, and missing or failing pods are an answer
+        (False), not an error: a check can watch a pod that must *not* turn ready.
+        """
 
     @abc.abstractmethod
     def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float,

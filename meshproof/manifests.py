@@ -38,6 +38,18 @@ def placed(manifests: Iterable[Mapping[str, Any]], namespace: str, labels: Mappi
     return result
 
 
+def with_pod_annotations(manifests: Iterable[Mapping[str, Any]], annotations: Mapping[str, str]) -> list[Manifest]:
+    """Copies where every Deployment's pod template carries ``annotations``, as ``oc patch deployment`` adds them."""
+    result = []
+    for manifest in manifests:
+        obj = copy.deepcopy(dict(manifest))
+        if obj.get("kind") == "Deployment" and annotations:
+            meta = obj.setdefault("spec", {}).setdefault("template", {}).setdefault("metadata", {})
+            meta["annotations"] = {**(meta.get("annotations") or {}), **annotations}
+        result.append(obj)
+    return result
+
+
 def namespace(name: str, labels: Mapping[str, str]) -> Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels)}}
 

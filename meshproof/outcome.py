@@ -18,6 +18,8 @@ TIMEOUT_KIND = "TIMEOUT"
 DNS_KIND = "DNS_FAILURE"
 DB_KIND = "DB_ERROR"
 ERROR_KIND = "CLIENT_ERROR"
+READY_KIND = "READY"
+NOT_READY_KIND = "NOT_READY"
 
 # TLS rejection reasons
 CERTIFICATE_REQUIRED = "certificate required"
@@ -67,6 +69,9 @@ RESET = Outcome(RESET_KIND)
 REFUSED = Outcome(REFUSED_KIND)
 TIMEOUT = Outcome(TIMEOUT_KIND)
 DNS_FAILURE = Outcome(DNS_KIND)
+#: a pod's readiness: the kubelet's probes are the client, the backend reports their verdict
+READY = Outcome(READY_KIND)
+NOT_READY = Outcome(NOT_READY_KIND)
 
 
 _TLS_REASONS = (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .cluster import Cluster, Pod
-from .outcome import Outcome, classify_curl, classify_exception, classify_python_error
+from .outcome import NOT_READY, READY, Outcome, classify_curl, classify_exception, classify_python_error
 
 STATUS_MARK = "\n__meshproof_status__="
 
@@ -118,6 +118,14 @@ def curl_in_pod(
         command += "  < client certificate and key (PEM, not shown)"
     output = f"exit code {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     return _emit(ProbeResult(f"{pod.namespace}/{pod.name}[{container}] -> {url}", command, output, outcome, body))
+
+
+def readiness(cluster: Cluster, namespace: str, selector: dict[str, str]) -> ProbeResult:
+    """Whether the pods are ready, as the kubelet's readiness probes decide (``kubectl get pods``' READY)."""
+    text = ",".join(f"{k}={v}" for k, v in selector.items())
+    ready = cluster.pod_ready(namespace, selector)
+    return _emit(ProbeResult(f"readiness of pods {text} in {namespace}", f"kubectl -n {namespace} get pods -l {text}",
+                             "all ready" if ready else "not ready (or no pod)", READY if ready else NOT_READY))
 
 
 def curl_outside(url: str, *, timeout: float, tls: TLSOptions | None = None, headers: Sequence[str] = ()) -> ProbeResult:

@@ -3,7 +3,9 @@
 Automates seeds 004 and 003: a legacy client outside the mesh reaches bookinfo
 details in plaintext until the namespace goes STRICT, then it is reset; clients
 inside the mesh keep working and their traffic is proven to be mTLS; and the
-precedence of mesh, namespace, workload and port policies is Istio's.
+precedence of mesh, namespace, workload and port policies is Istio's.  From
+seed 002: a pod with HTTP probes stays ready under STRICT because the injector
+rewrites its probes, and is not ready when it opts out of the rewrite.
 """
 from __future__ import annotations
 
@@ -14,11 +16,12 @@ import pytest
 
 from meshproof import check
 from meshproof.capabilities import mark
-from meshproof.cluster import PROXY_CONTAINER
-from meshproof.outcome import HANDSHAKE_FAILURE, OK, RESET, TLS_REJECTED, UNKNOWN_CA
+from meshproof.cluster import PROXY_CONTAINER, REWRITE_PROBES
+from meshproof.outcome import HANDSHAKE_FAILURE, NOT_READY, OK, READY, RESET, TLS_REJECTED, UNKNOWN_CA
 from meshproof.peerauthn import DISABLE, PERMISSIVE, STRICT, UNSET
 from meshproof.policies import peer_authentication
 from meshproof.probe import TLSOptions
+from meshproof.workload import Workload
 
 pytestmark = [mark("strict-mtls"), pytest.mark.requires("sidecar", "peer-authentication")]
 
@@ -38,11 +41,14 @@ def test_legacy_client_is_reset_under_strict_and_served_again_when_permissive(bo
     check.becomes("legacy sleep gets details again once the namespace is PERMISSIVE", legacy_to_details, OK(200), timeouts)
 
 
-def test_in_mesh_clients_keep_working_under_strict(bookinfo, traffic, policies, timeouts):
+def strict_in_force(bookinfo, traffic, policies, timeouts) -> None:
     policies.apply(peer_authentication(bookinfo.namespace, STRICT))
     check.becomes("the STRICT policy is in force (legacy sleep is reset)",
                   traffic.curl(bookinfo.legacy_sleep, bookinfo.details.url("/details/1")), RESET, timeouts)
 
+
+def test_in_mesh_clients_keep_working_under_strict(bookinfo, traffic, policies, timeouts):
+    strict_in_force(bookinfo, traffic, policies, timeouts)
     check.stays("in-mesh sleep keeps getting details under STRICT",
                 traffic.curl(bookinfo.sleep, bookinfo.details.url("/details/1")), OK(200), timeouts)
     check.stays("productpage (Python urllib, as in the seed) keeps getting details under STRICT",
@@ -112,6 +118,37 @@ def test_sleep_recreated_inside_the_mesh_namespace_gets_details(bookinfo, deploy
     deployer.recreate("workloads/sleep.yaml", bookinfo.namespace)
     check.becomes("sleep recreated in the mesh namespace gets details under STRICT",
                   traffic.curl(bookinfo.sleep, bookinfo.details.url("/details/100")), OK(200), timeouts)
+
+
+# ---------------------------------------------------------------- probes (seed 002)
+
+HTTPBIN_PROBES = "workloads/httpbin-probes.yaml"
+#: several periods of the manifest's 1 s probes: long enough for a failure threshold to be reached
+PROBE_WINDOW = 3.0
+
+
+@pytest.mark.requires("probe-rewrite")
+def test_pod_with_http_probes_becomes_and_stays_ready_under_strict(bookinfo, workloads, traffic, policies, timeouts):
+    """The injector rewrites HTTP probes to the sidecar agent, so the kubelet's plaintext still reaches the app."""
+    strict_in_force(bookinfo, traffic, policies, timeouts)
+    workloads.deploy(HTTPBIN_PROBES, bookinfo.namespace)
+    readiness = traffic.readiness(Workload(bookinfo.namespace, "httpbin-probes", 8080))
+    check.becomes("httpbin with HTTP readiness and liveness probes becomes ready under STRICT", readiness, READY,
+                  timeouts, within=timeouts.workload_ready)
+    check.stays("it stays ready: the kubelet's probes keep passing", readiness, READY, timeouts, window=PROBE_WINDOW)
+
+
+@pytest.mark.requires("probe-rewrite")
+def test_http_probes_fail_under_strict_until_the_injector_rewrites_them(bookinfo, workloads, traffic, policies, timeouts):
+    """The seed's remark: without the rewrite the probes fail because the kubelet cannot connect to the app port."""
+    strict_in_force(bookinfo, traffic, policies, timeouts)
+    readiness = traffic.readiness(Workload(bookinfo.namespace, "httpbin-probes", 8080))
+    workloads.deploy(HTTPBIN_PROBES, bookinfo.namespace, pod_annotations={REWRITE_PROBES: "false"})
+    check.stays('with rewriteAppHTTPProbers "false" the pod stays NOT ready: STRICT resets the kubelet\'s plaintext probes',
+                readiness, NOT_READY, timeouts, window=PROBE_WINDOW)
+    workloads.deploy(HTTPBIN_PROBES, bookinfo.namespace, pod_annotations={REWRITE_PROBES: "true"})
+    check.becomes('patched to rewriteAppHTTPProbers "true", the pod becomes ready', readiness, READY, timeouts,
+                  within=timeouts.workload_ready)
 
 
 # ---------------------------------------------------------------- precedence

@@ -17,6 +17,8 @@ PROXY_NO_CERT = "test_proxy_container_without_client_certificate_is_rejected"
 FOREIGN_CA = "test_client_certificate_from_a_foreign_ca_is_rejected"
 RECREATED = "test_sleep_recreated_inside_the_mesh_namespace_gets_details"
 SDS = "test_certificates_are_delivered_by_sds_not_on_the_proxy_containers_disk"
+PROBES_READY = "test_pod_with_http_probes_becomes_and_stays_ready_under_strict"
+PROBES_NOT_REWRITTEN = "test_http_probes_fail_under_strict_until_the_injector_rewrites_them"
 
 
 def precedence(sentence: str) -> str:
@@ -32,19 +34,22 @@ WL_DISABLE = precedence("workload DISABLE inside a STRICT namespace takes plaint
 PORT_EXCEPTION = precedence("port-level PERMISSIVE is an exception to a STRICT workload")
 PORT_LOCK = precedence("port-level STRICT locks one port of a PERMISSIVE workload")
 
-ALL_CHECKS = {LEGACY_RESET, IN_MESH, XFCC, PROXY_NO_CERT, FOREIGN_CA, RECREATED, SDS, MESH_STRICT, NS_OVERRIDES_MESH,
-              NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}
+ALL_CHECKS = {LEGACY_RESET, IN_MESH, XFCC, PROXY_NO_CERT, FOREIGN_CA, RECREATED, SDS, PROBES_READY, PROBES_NOT_REWRITTEN,
+              MESH_STRICT, NS_OVERRIDES_MESH, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}
 
-#: defect -> the checks that must fail against it (and only those)
+#: defect -> the checks that must fail against it (and only those).  Both probe checks begin by proving
+#: STRICT in force (legacy sleep reset), so a mesh where STRICT never takes effect fails them there.
 CAUGHT_BY = {
-    "sidecar-ignores-strict": {LEGACY_RESET, IN_MESH, PROXY_NO_CERT, FOREIGN_CA, MESH_STRICT, NS_UNSET,
-                               WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK},
+    "sidecar-ignores-strict": {LEGACY_RESET, IN_MESH, PROXY_NO_CERT, FOREIGN_CA, PROBES_READY, PROBES_NOT_REWRITTEN,
+                               MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK},
     "sidecar-accepts-any-client-cert": {FOREIGN_CA},
-    "control-plane-never-pushes": {LEGACY_RESET, IN_MESH, PROXY_NO_CERT, FOREIGN_CA, MESH_STRICT, NS_UNSET,
-                                   WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK},
+    "control-plane-never-pushes": {LEGACY_RESET, IN_MESH, PROXY_NO_CERT, FOREIGN_CA, PROBES_READY, PROBES_NOT_REWRITTEN,
+                                   MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK},
     "sidecar-no-mtls-origination": {IN_MESH, XFCC, RECREATED, MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET,
                                     WL_DISABLE, PORT_EXCEPTION, PORT_LOCK},
     "sidecar-certs-on-disk": {SDS},
+    # plaintext probes on the app port are reset under STRICT: the pod never turns ready, patched or not
+    "injector-does-not-rewrite-probes": {PROBES_READY, PROBES_NOT_REWRITTEN},
 }
 
 

@@ -20,7 +20,7 @@ from .client import one_line
 from .exec_stream import ExecError, exit_code, read_streams
 from .ingress import IngressGateway, container_port, node_addresses, outside_address, service_port
 from .ledger import Ledger, Ref
-from .pods import is_ready, to_pod
+from .pods import all_ready, is_ready, to_pod
 from .portforward import PortForward
 from .profiles import Platform
 from .resources import by_api_version, by_kind
@@ -79,6 +79,12 @@ class KubeCluster(Cluster):
     def wait_ready(self, namespace: str, selector: Mapping[str, str], *, timeout: float) -> list[Pod]:
         """Pods of the Deployments' current rollout: a just re-applied Deployment's old pods never count."""
         return [to_pod(p) for p in wait_rolled_out(self.dyn, namespace, selector, timeout=timeout)]
+
+    def pod_ready(self, namespace: str, selector: Mapping[str, str]) -> bool:
+        """From the pods' Ready conditions, which the kubelet sets from their readiness probes."""
+        text = ",".join(f"{k}={v}" for k, v in selector.items())
+        listing = by_api_version(self.dyn, "v1", "Pod").get(namespace=namespace, label_selector=text).to_dict()
+        return all_ready(listing.get("items") or []) is not None
 
     def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float,
              stdin: bytes | None = None) -> ExecResult:

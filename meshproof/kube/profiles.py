@@ -24,9 +24,10 @@ TAG_LABEL = "istio.io/tag"
 OSSM2_MEMBER_LABEL = "meshproof.io/mesh-member"
 
 #: what ambient lacks: no istio-proxy container to exec into, and ztunnel ignores outboundTrafficPolicy
-#: REGISTRY_ONLY (istio/istio#54281: only an egress waypoint restricts egress).  port-level-mtls stays:
+#: REGISTRY_ONLY (istio/istio#54281: only an egress waypoint restricts egress); no injector rewrites probes
+#: (ztunnel lets the kubelet's probes through).  port-level-mtls stays:
 #: istiod turns portLevelMtls into ztunnel authorizations (istio/istio#45453); see docs/kube.md
-AMBIENT_LACKS = frozenset({"sidecar", "egress-registry-only"})
+AMBIENT_LACKS = frozenset({"sidecar", "egress-registry-only", "probe-rewrite"})
 #: every feature; external-database always holds: the backend deploys manifests/egress/mysql-external.yaml
 #: (meshproof.kube.database), or --external-db-host names a managed database
 CLUSTER_FEATURES = frozenset(FEATURES)

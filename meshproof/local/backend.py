@@ -25,9 +25,11 @@ from .gateway import IngressGateway
 from .gateway_control import validate_gateway
 from .images import command_for
 from .injection import wants_sidecar
+from .kubelet import Kubelet
 from .mariadb import MariaDB
 from .network import PodNetwork
 from .objects import Store, key_of
+from .probes import http_probes, rewrite, rewrite_requested
 from .processes import Process, Supervisor
 from .sidecar import Sidecar
 
@@ -38,7 +40,7 @@ RUN_ENV = "MESHPROOF_RUN"
 LOCAL_FEATURES = frozenset({
     "sidecar", "peer-authentication", "port-level-mtls", "mesh-wide-policy",
     "ingress-gateway", "gateway-credential-sds",
-    "external-database", "egress-registry-only",
+    "external-database", "egress-registry-only", "probe-rewrite",
 })
 
 
@@ -57,6 +59,11 @@ class LocalPod:
     def pod(self) -> Pod:
         v = self.view
         return Pod(v.namespace, v.name, dict(v.labels), self.containers, v.ip)
+
+    def started(self, container: str) -> bool:
+        """The container's program listens (its ready file exists); one without ports counts once spawned."""
+        marker = self.directory / f"ready-{container}"
+        return marker not in self.ready_files or marker.exists()
 
     def ready(self) -> bool:
         return (
@@ -82,6 +89,7 @@ class LocalCluster(Cluster):
         self.supervisor = Supervisor({RUN_ENV: run_id})
         self.network = PodNetwork(run_id)
         self.pods: dict[str, LocalPod] = {}
+        self.kubelet = Kubelet(self.network.node)
         self.control = ControlPlane(
             self.store, root_namespace=root_namespace, trust_domain=trust_domain,
             behaviour=SidecarBehaviour(
@@ -107,6 +115,7 @@ class LocalCluster(Cluster):
         self.directory.chmod(0o711)  # the proxy user must traverse to its own 0700 directory
         self.ca = CertificateAuthority.create(self.trust_domain, "meshproof reference mesh")
         self.network.create()
+        self.kubelet.start()
         # an installed mesh comes with its root namespace
         self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.root_namespace}})
         self._start_gateway()
@@ -167,6 +176,7 @@ class LocalCluster(Cluster):
         if self._closed:
             return
         self._closed = True
+        self.kubelet.stop()
         for server, _, _ in self._databases.values():
             server.stop()
         self.supervisor.stop_all()
@@ -235,6 +245,9 @@ class LocalCluster(Cluster):
             for c in containers for p in c.get("ports") or []
         }
         sidecar_wanted = wants_sidecar(self.store.namespace_labels(namespace), meta, self.revision)
+        app_probers: dict[str, dict] = {}
+        if sidecar_wanted and self._rewrites_probes(meta):
+            containers, app_probers = rewrite(containers)
         view = PodView(
             namespace=namespace, name=pod_name, ip=ip, labels=dict(meta.get("labels") or {}),
             service_account=pod_spec.get("serviceAccountName") or "default", container_ports=ports,
@@ -245,11 +258,17 @@ class LocalCluster(Cluster):
         self.pods[pod_name] = local
         host.write_etc(netns, "hosts", self.control.hosts_file(view, self._views()))
         if sidecar_wanted:
-            self._inject(local)
+            self._inject(local, app_probers)
         for container in containers:
             self._start_container(local, container, pod_spec.get("volumes") or [])
+        self.kubelet.watch(pod_name, ip, http_probes(containers), local.started)
 
-    def _inject(self, local: LocalPod) -> None:
+    def _rewrites_probes(self, template_meta: Mapping[str, Any]) -> bool:
+        """Istio's injector points HTTP probes at the agent unless the pod opts out."""
+        return ("injector-does-not-rewrite-probes" not in self.defects
+                and rewrite_requested(template_meta.get("annotations")))
+
+    def _inject(self, local: LocalPod, app_probers: Mapping[str, dict]) -> None:
         assert self.ca is not None
         view = local.view
         identity = self.ca.issue_workload(self.trust_domain, view.namespace, view.service_account)
@@ -257,9 +276,10 @@ class LocalCluster(Cluster):
                           node_id=f"sidecar~{view.ip}~{view.name}.{view.namespace}~{view.namespace}.svc.cluster.local",
                           cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
         sidecar.install(self.supervisor, self.control.sidecar_config(view, self._views()),
-                        identity.chain_pem, identity.key_pem(), self.ca.cert_pem, local.directory / "istio-proxy.log")
+                        identity.chain_pem, identity.key_pem(), self.ca.cert_pem, local.directory / "istio-proxy.log",
+                        app_probers=app_probers)
         local.sidecar = sidecar
-        local.processes.append(sidecar.process)
+        local.processes += [sidecar.process, sidecar.agent]
 
     def _start_container(self, local: LocalPod, container: Mapping[str, Any], pod_volumes: list) -> None:
         ports = [int(p["containerPort"]) for p in container.get("ports") or []]
@@ -281,6 +301,7 @@ class LocalCluster(Cluster):
     def _remove_pods_of(self, namespace: str, deployment: str) -> None:
         for name, local in list(self.pods.items()):
             if local.owner == (namespace, deployment):
+                self.kubelet.forget(name)
                 for process in local.processes:
                     self.supervisor.stop(process)
                 self.network.remove_pod(local.netns)
@@ -302,19 +323,31 @@ class LocalCluster(Cluster):
 
     # ------------------------------------------------------------ contract
 
+    def _matching(self, namespace: str, selector: Mapping[str, str]) -> list[LocalPod]:
+        return [p for p in self.pods.values()
+                if p.view.namespace == namespace and all(p.view.labels.get(k) == v for k, v in selector.items())]
+
+    def _ready(self, local: LocalPod) -> bool:
+        """Running containers and sidecar, and the kubelet's readiness probes passing."""
+        return local.ready() and self.kubelet.ready(local.view.name)
+
+    def pod_ready(self, namespace: str, selector: Mapping[str, str]) -> bool:
+        matching = self._matching(namespace, selector)
+        return bool(matching) and all(self._ready(p) for p in matching)
+
     def wait_ready(self, namespace: str, selector: Mapping[str, str], *, timeout: float) -> list[Pod]:
         deadline = time.monotonic() + timeout
         while True:
-            matching = [p for p in self.pods.values()
-                        if p.view.namespace == namespace and all(p.view.labels.get(k) == v for k, v in selector.items())]
-            if matching and all(p.ready() for p in matching):
+            matching = self._matching(namespace, selector)
+            if matching and all(self._ready(p) for p in matching):
                 return [p.pod for p in matching]
             dead = [p for p in matching for proc in p.processes if not proc.alive()]
             if dead:
                 proc = next(pr for pr in dead[0].processes if not pr.alive())
                 raise MeshproofError(f"{proc.name} exited with {proc.popen.returncode}: {proc.log_text(400).strip()}")
             if time.monotonic() > deadline:
-                raise MeshproofError(f"pods {selector} in {namespace} not ready after {timeout}s")
+                probes = "; ".join(self.kubelet.describe(p.view.name) for p in matching)
+                raise MeshproofError(f"pods {selector} in {namespace} not ready after {timeout}s (probes: {probes})")
             time.sleep(self.poll_interval)
 
     def _local(self, pod: Pod) -> LocalPod:
@@ -365,8 +398,9 @@ class LocalCluster(Cluster):
         for local in self.pods.values():
             if local.view.namespace != namespace:
                 continue
-            state = "ready" if local.ready() else "NOT ready"
-            found[f"pod {local.view.name}"] = f"{state}, ip {local.view.ip}, containers {', '.join(local.containers)}"
+            state = "ready" if self._ready(local) else "NOT ready"
+            found[f"pod {local.view.name}"] = (f"{state}, ip {local.view.ip}, containers {', '.join(local.containers)}\n"
+                                               f"probes (kubelet):\n{self.kubelet.describe(local.view.name)}")
             for container in local.containers:
                 found[f"logs {local.view.name}/{container}"] = self.logs(local.pod, container)
             if local.sidecar is not None:

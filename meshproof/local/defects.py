@@ -30,6 +30,8 @@ DEFECTS: dict[str, Defect] = {
         Defect("sidecar-inspects-server-first-tcp",
                "client sidecars inspect outbound TCP for TLS, stalling server-first protocols such as MySQL"),
         Defect("database-does-not-require-tls", "the external database also accepts plaintext clients"),
+        Defect("injector-does-not-rewrite-probes",
+               "the injector leaves HTTP probes on the app port, where STRICT resets the kubelet's plaintext"),
     )
 }
 

@@ -12,6 +12,8 @@ from . import host
 
 POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
 BRIDGE = "br0"
+#: the node's own address on the bridge (pods get the ones after it): where the kubelet probes from
+NODE_ADDRESS = next(POD_CIDR.hosts())
 
 
 class PodNetwork:
@@ -24,7 +26,8 @@ class PodNetwork:
     def create(self) -> None:
         self.namespaces.append(self.node)  # recorded first: an interruption mid-call must not leak it
         host.ip_batch([f"netns add {self.node}", f"link add {BRIDGE} netns {self.node} type bridge"])
-        host.run(["ip", "-n", self.node, "link", "set", BRIDGE, "up"])
+        host.run(["ip", "-n", self.node, "-batch", "-"],
+                 input=f"addr add {NODE_ADDRESS}/{POD_CIDR.prefixlen} dev {BRIDGE}\nlink set {BRIDGE} up\n")
 
     def add_pod(self) -> tuple[str, str]:
         """A new pod namespace wired to the bridge; returns (netns name, IP)."""

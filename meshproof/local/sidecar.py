@@ -2,17 +2,22 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
+import sys
 from pathlib import Path
+from typing import Mapping
 
 from . import host
 from .envoy_config import (
     DISK_CERT_CHAIN, DISK_KEY, INBOUND_PORT, OUTBOUND_PORT, ROOT_SECRET, ConfigFiles, SidecarConfig, bootstrap, root_secret,
     sidecar_clusters, sidecar_listeners, workload_secret,
 )
+from .probes import APP_PROBERS_ENV, STATUS_PORT
 from .processes import Process, Supervisor
 
-#: Istio's init container rules: inbound to 15006, outbound to 15001, the proxy's own uid exempt
+#: Istio's init container rules: inbound to 15006 except the agent's status port, outbound to 15001,
+#: the proxy's own uid exempt
 CAPTURE_RULES = f"""*nat
 :ISTIO_INBOUND - [0:0]
 :ISTIO_IN_REDIRECT - [0:0]
@@ -20,6 +25,7 @@ CAPTURE_RULES = f"""*nat
 :ISTIO_REDIRECT - [0:0]
 -A PREROUTING -p tcp -j ISTIO_INBOUND
 -A OUTPUT -p tcp -j ISTIO_OUTPUT
+-A ISTIO_INBOUND -p tcp --dport {STATUS_PORT} -j RETURN
 -A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT
 -A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports {INBOUND_PORT}
 -A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports {OUTBOUND_PORT}
@@ -96,7 +102,10 @@ class Envoy:
 class Sidecar(Envoy):
     """The injected proxy: traffic captured by iptables, configured from the pod's SidecarConfig."""
 
-    def install(self, supervisor: Supervisor, config: SidecarConfig, cert_chain: bytes, key: bytes, root: bytes, log: Path) -> None:
+    agent: Process | None = None
+
+    def install(self, supervisor: Supervisor, config: SidecarConfig, cert_chain: bytes, key: bytes, root: bytes, log: Path,
+                *, app_probers: Mapping[str, dict]) -> None:
         host.iptables_restore(self.netns, CAPTURE_RULES)
         self.publish_identity(cert_chain, key, root)
         if config.behaviour.certs_on_disk:
@@ -104,6 +113,18 @@ class Sidecar(Envoy):
             self.files.write_private(DISK_KEY, key)
         self.publish(config)
         self.start(supervisor, log)
+        self.start_agent(supervisor, app_probers, log)
+
+    def start_agent(self, supervisor: Supervisor, app_probers: Mapping[str, dict], log: Path) -> None:
+        """pilot-agent's status port, logging with Envoy as in the istio-proxy container.
+
+        It runs as root here (the interpreter is not readable by uid 1337); its calls to
+        127.0.0.1 escape capture all the same.
+        """
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[2]),
+               APP_PROBERS_ENV: json.dumps(dict(app_probers))}
+        argv = host.netns_exec(self.netns, [sys.executable, "-m", "meshproof.local.apps.status_agent"])
+        self.agent = supervisor.start(f"pilot-agent {self.node_id}", argv, log, env=env)
 
     def publish(self, config: SidecarConfig) -> bool:
         changed_clusters = self.files.publish("cds.json", sidecar_clusters(self.files, config))

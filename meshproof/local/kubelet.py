@@ -1,0 +1,137 @@
+"""A kubelet stand-in: runs pods' HTTP probes from the node, in plaintext, and keeps their verdicts.
+
+Like a real kubelet it probes from outside the pod (here from the node
+namespace ``mp-<run>``, on the bridge), so a STRICT sidecar sees its probes as
+any other plaintext client: that is what seed 002 shows breaking.  One thread
+probes every pod; it enters the node namespace once and stops on :meth:`stop`.
+"""
+from __future__ import annotations
+
+import http.client
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..outcome import OK, classify_exception
+from .portforward import enter_netns
+from .probes import HttpProbe
+
+#: a container whose probes may run: the kubelet starts probing once it runs
+Started = Callable[[str], bool]
+
+
+@dataclass
+class ProbeState:
+    """One probe's running verdict, with the kubelet's thresholds."""
+
+    probe: HttpProbe
+    passing: bool
+    due: float | None = None  # monotonic time of the next probe; None until the container started
+    streak: int = 0  # consecutive results equal to the last one
+    last: str = "not run yet"
+    last_ok: bool | None = None
+
+    def record(self, ok: bool, seen: str) -> None:
+        self.streak = self.streak + 1 if ok == self.last_ok else 1
+        self.last, self.last_ok = seen, ok
+        threshold = self.probe.success_threshold if ok else self.probe.failure_threshold
+        if self.streak >= threshold:
+            self.passing = ok
+
+    def __str__(self) -> str:
+        verdict = "passing" if self.passing else "failing"
+        return f"{self.probe}: {verdict} (last {self.last}, {self.streak} in a row)"
+
+
+@dataclass
+class _Pod:
+    ip: str
+    started: Started
+    states: list[ProbeState] = field(default_factory=list)
+
+
+def http_get(ip: str, probe: HttpProbe) -> tuple[bool, str]:
+    """One probe the kubelet's way: success is a status from 200 to 399; anything else is classified."""
+    connection = http.client.HTTPConnection(ip, probe.port, timeout=probe.timeout)
+    try:
+        connection.request("GET", probe.path, headers={"User-Agent": "kube-probe/meshproof"})
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        return False, str(classify_exception(exc))
+    finally:
+        connection.close()
+    return 200 <= status < 400, str(OK(status))
+
+
+class Kubelet:
+    def __init__(self, node_netns: str, *, tick: float = 0.05) -> None:
+        self.node_netns = node_netns
+        self.tick = tick
+        self._pods: dict[str, _Pod] = {}
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error = ""
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=f"kubelet {self.node_netns}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def watch(self, pod: str, ip: str, probes: list[HttpProbe], started: Started) -> None:
+        """Probe ``pod`` from now on; readiness fails until it first passes, liveness passes until it fails."""
+        states = [ProbeState(p, passing=p.kind == "liveness") for p in probes]
+        with self._lock:
+            self._pods[pod] = _Pod(ip, started, states)
+
+    def forget(self, pod: str) -> None:
+        with self._lock:
+            self._pods.pop(pod, None)
+
+    def ready(self, pod: str) -> bool:
+        """Every readiness probe of ``pod`` passes (a pod without one is ready as far as probes go)."""
+        with self._lock:
+            watched = self._pods.get(pod)
+            return watched is None or all(s.passing for s in watched.states if s.probe.kind == "readiness")
+
+    def describe(self, pod: str) -> str:
+        with self._lock:
+            watched = self._pods.get(pod)
+            lines = [str(s) for s in watched.states] if watched else []
+        return "\n".join(lines + ([f"kubelet stopped: {self.error}"] if self.error else [])) or "no HTTP probes"
+
+    def _run(self) -> None:
+        """Probe until stopped; a crash is kept in :attr:`error` so diagnostics say why probes froze.
+
+        Ctrl-C is blocked here: delivered to this thread, it would reach the main
+        thread while the Supervisor holds it off around a fork, and a child could leak.
+        """
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            enter_netns(self.node_netns)
+            while not self._stopping.wait(self.tick):
+                for ip, state in self._due(time.monotonic()):
+                    ok, seen = http_get(ip, state.probe)
+                    with self._lock:
+                        state.record(ok, seen)
+        except Exception as exc:  # noqa: BLE001 - reported through describe(), never lost
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def _due(self, now: float) -> list[tuple[str, ProbeState]]:
+        """The probes to run now; a container's first probe is scheduled once it has started."""
+        due = []
+        with self._lock:
+            for watched in self._pods.values():
+                for state in watched.states:
+                    if state.due is None and watched.started(state.probe.container):
+                        state.due = now + state.probe.initial_delay
+                    if state.due is not None and state.due <= now:
+                        state.due = now + state.probe.period
+                        due.append((watched.ip, state))
+        return due
