@@ -73,10 +73,6 @@ FEATURES: dict[str, Feature] = {
 }
 
 
-def capability(marker: str) -> Capability:
-    return CAPABILITIES[marker]
-
-
 def mark(marker: str):
     """The pytest mark of a capability (hyphenated names are not valid attribute names)."""
     import pytest

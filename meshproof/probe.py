@@ -150,18 +150,6 @@ def python_call(description: str, command: str, call: Callable[[], tuple[int, st
     return _emit(ProbeResult(description, command, body[:4000], Outcome("OK", status=status or None), body))
 
 
-def requests_get(url: str, *, timeout: float, verify: str | bool = True, cert: tuple[str, str] | None = None) -> ProbeResult:
-    """GET with ``requests`` from outside the mesh, the way a partner's client would."""
-    import requests
-
-    def call() -> tuple[int, str]:
-        response = requests.get(url, timeout=timeout, verify=verify, cert=cert)
-        return response.status_code, response.text
-
-    shown_cert = f", cert={cert!r}" if cert else ""
-    return python_call(f"outside (requests) -> {url}", f"requests.get({url!r}, verify={verify!r}{shown_cert})", call)
-
-
 #: the seed's client inside the productpage container: Python's urllib, no curl needed
 _URLLIB_CLIENT = """
 import sys, urllib.error, urllib.request

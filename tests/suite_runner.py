@@ -32,6 +32,13 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**inherited, **(extra or {})}
 
 
+def run_pytest(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 600,
+               prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """A child ``pytest`` started in the project root, as a user starts it (``prefix``: e.g. setpriv)."""
+    return subprocess.run([*prefix, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=child_env(env))
+
+
 def _name(case: ET.Element) -> str:
     return case.get("name", "")
 
@@ -39,13 +46,12 @@ def _name(case: ET.Element) -> str:
 def run_suite(marker: str, workdir: Path, *, defects: tuple[str, ...] = (), extra: list[str] | None = None,
               env: dict[str, str] | None = None, timeout: float = 600) -> SuiteRun:
     junit = workdir / "junit.xml"
-    argv = [sys.executable, "-m", "pytest", "suites", "-m", marker, "-q", "-p", "no:cacheprovider",
-            f"--reports-dir={workdir / 'reports'}", f"--junitxml={junit}"]
+    argv = ["suites", "-m", marker, "-q", f"--reports-dir={workdir / 'reports'}", f"--junitxml={junit}"]
     for defect in defects:
         argv += ["--mesh-defect", defect]
-    argv += (FAST_FAILURE if defects and not extra else []) + (extra or [])
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=child_env(env))
+    # given later, an option in ``extra`` overrides the fast-failure default
+    argv += (FAST_FAILURE if defects else []) + (extra or [])
+    done = run_pytest(argv, env=env, timeout=timeout)
     run = SuiteRun(done.returncode, done.stdout[-6000:] + done.stderr[-3000:])
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):

@@ -15,7 +15,7 @@ import pytest
 
 from meshproof.local import host
 from meshproof.run import RUN_ID_ENV
-from tests.suite_runner import ROOT, child_env
+from tests.suite_runner import ROOT, child_env, run_pytest
 
 RUN_TAG = b"MESHPROOF_RUN="
 
@@ -96,11 +96,9 @@ def world_writable_dir():
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to an unprivileged user")
 def test_without_root_the_reference_mesh_stops_with_one_clear_line(world_writable_dir):
-    done = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "pytest", "suites",
-         "-m", "strict-mtls", "-q", "-p", "no:cacheprovider", f"--reports-dir={world_writable_dir / 'reports'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env=child_env({"HOME": str(world_writable_dir)}),
-    )
+    done = run_pytest(["suites", "-m", "strict-mtls", "-q", f"--reports-dir={world_writable_dir / 'reports'}"],
+                      env={"HOME": str(world_writable_dir)}, timeout=120,
+                      prefix=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"))
     assert done.returncode == 3, done.stdout + done.stderr
     assert "meshproof: the reference mesh needs root" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr

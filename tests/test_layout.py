@@ -30,13 +30,9 @@ def test_no_suite_imports_a_backend(module):
 
 
 def test_a_mistyped_existing_namespace_ends_the_run_with_one_line():
-    import subprocess
-    import sys
+    from tests.suite_runner import run_pytest
 
-    from tests.suite_runner import child_env
-
-    done = subprocess.run([sys.executable, "-m", "pytest", "suites", "-p", "no:cacheprovider", "--use-namespace",
-                           "bookinf=team-a"], cwd=ROOT, capture_output=True, text=True, timeout=60, env=child_env())
+    done = run_pytest(["suites", "--use-namespace", "bookinf=team-a"], timeout=60)
     assert done.returncode == 4
     assert done.stderr.strip().splitlines() == [
         f"ERROR: --use-namespace 'bookinf=team-a': expected BASE=NAME with BASE one of {', '.join(NAMESPACE_BASES)}"]

@@ -6,8 +6,6 @@ both products share every statement of it.
 from __future__ import annotations
 
 import base64
-import subprocess
-import sys
 
 import pymysql
 import pytest
@@ -21,7 +19,7 @@ from meshproof.managed_database import DatabaseOptions, external_database
 from meshproof.pki import CertificateAuthority
 
 from tests.kube.schemas import problems
-from tests.suite_runner import ROOT, child_env
+from tests.suite_runner import run_pytest
 
 NAMESPACE = "egress-db-abc123"
 LABELS = {"app.kubernetes.io/managed-by": "meshproof", "meshproof.io/run": "abc123"}
@@ -149,9 +147,8 @@ def test_a_client_key_of_another_certificate_is_refused(client_files, scratch):
 
 
 def _child(*argv: str):
-    return subprocess.run([sys.executable, "-m", "pytest", "suites", "-m", "egress-tls", "--collect-only", "-q",
-                           "-p", "no:cacheprovider", *argv], cwd=ROOT, capture_output=True, text=True,
-                          env=child_env({"MESHPROOF_DB_PASSWORD": "pw"}), timeout=120)
+    return run_pytest(["suites", "-m", "egress-tls", "--collect-only", "-q", *argv],
+                      env={"MESHPROOF_DB_PASSWORD": "pw"}, timeout=120)
 
 
 @pytest.mark.parametrize("case, argv, line", [

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from tests.suite_runner import ROOT
 
 SUITE = """
     import pytest
