@@ -58,7 +58,12 @@ def free_port() -> int:
 
 
 def server_config(directory: Path, *, bind: str, port: int, require_secure_transport: bool) -> str:
-    """my.cnf of one server: everything under ``directory``, tuned to start fast, not to last."""
+    """my.cnf of one server: everything under ``directory``, tuned to start fast, not to last.
+
+    The temporary directory is private too: a starting server deletes every ``#sql*``
+    file in its tmpdir, so servers sharing /tmp (parallel workers) delete the
+    temporary tables of a bootstrap running next to them.
+    """
     on_off = "ON" if require_secure_transport else "OFF"
     return f"""\
 [mariadbd]
@@ -67,6 +72,7 @@ datadir = {directory / "data"}
 socket = {directory / "mariadbd.sock"}
 pid-file = {directory / "mariadbd.pid"}
 log-error = {directory / "error.log"}
+tmpdir = {directory / "tmp"}
 init-file = {directory / "init.sql"}
 bind-address = {bind}
 port = {port}
@@ -151,6 +157,7 @@ class MariaDB:
     def _write_files(self, db: Database) -> None:
         tls = db.ca_cert.parent
         tls.mkdir()
+        (self.directory / "tmp").mkdir(mode=0o700)
         db.ca_cert.write_bytes(self.ca.cert_pem)
         self.ca.issue(self.server_name, dns_names=(self.server_name,), client=False).write(tls, "server")
         self.ca.issue(CLIENT_SUBJECT, server=False).write(tls, "client")
@@ -165,25 +172,16 @@ class MariaDB:
     def _defaults(self) -> str:
         return f"--defaults-file={self.directory / 'my.cnf'}"
 
-    def _install_system_tables(self, attempts: int = 2) -> None:
-        """Bootstrap the data directory; a bootstrap that failed is retried once on a clean directory.
-
-        Seen once on a loaded 2-core machine: the bootstrap server gave up without a
-        reason worth acting on, and a second bootstrap of a fresh directory succeeded.
-        """
-        for attempt in range(1, attempts + 1):
-            done = subprocess.run(
-                [INSTALL_DB, self._defaults, "--skip-test-db", "--auth-root-authentication-method=socket"],
-                capture_output=True,
-                text=True,
-            )
-            if done.returncode == 0:
-                return
+    def _install_system_tables(self) -> None:
+        done = subprocess.run(
+            [INSTALL_DB, self._defaults, "--skip-test-db", "--auth-root-authentication-method=socket"],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
             errors = [line for line in (done.stdout + done.stderr).splitlines() if "ERROR" in line.upper()]
-            if attempt == attempts:
-                raise MeshproofError(f"{INSTALL_DB} failed: {' | '.join(errors[-3:]) or 'no error line'}; "
-                                     f"error log: {self.error_log_tail()}")
-            shutil.rmtree(self.directory / "data", ignore_errors=True)
+            raise MeshproofError(f"{INSTALL_DB} failed: {' | '.join(errors[-3:]) or 'no error line'}; "
+                                 f"error log: {self.error_log_tail()}")
 
     def _launch(self) -> None:
         argv = [str(MARIADBD), self._defaults]

@@ -5,6 +5,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import uuid
 from pathlib import Path
@@ -68,6 +69,18 @@ def test_stop_leaves_no_process_and_no_file(scratch):
     assert not Path(f"/proc/{pid}").exists()
     assert list(scratch.iterdir()) == []
     server.stop()  # twice is harmless
+
+
+def test_a_starting_server_spares_the_temporary_tables_of_its_neighbours(scratch):
+    """Parallel workers each start servers; one must not delete another's ``#sql*`` files."""
+    neighbour = Path(tempfile.gettempdir()) / f"#sql-temptable-meshproof-{uuid.uuid4().hex[:8]}.MAD"
+    neighbour.touch()
+    try:
+        with MariaDB(scratch, DB_NAME) as database:
+            assert ask(database, "SELECT @@tmpdir").startswith(str(scratch))
+        assert neighbour.exists()
+    finally:
+        neighbour.unlink(missing_ok=True)
 
 
 def test_a_server_that_cannot_start_is_reported_and_cleaned_up(scratch, monkeypatch):
