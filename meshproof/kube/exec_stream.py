@@ -18,8 +18,6 @@ from websocket import ABNF, WebSocketConnectionClosedException, WebSocketTimeout
 from ..errors import MeshproofError
 
 STDOUT, STDERR, STATUS = 1, 2, 3
-#: v5.channel.k8s.io: "channel N closed" frames
-CLOSE_CHANNEL = 255
 
 
 class ExecError(MeshproofError):

@@ -122,7 +122,7 @@ def test_conformant_run_and_yaml_twin(fake_suite):
 
 
 def test_report_is_written_when_nothing_is_selected(fake_suite):
-    run = fake_suite("def test_one():\n    pass\n", "-k", "nothing-matches")
+    run = fake_suite("from helpers import *\n\n@strict\ndef test_one():\n    pass\n", "-m", "gateway-mtls")
     assert run.result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     report = run.conformance
     assert report["verdict"] == "no checks run"
@@ -130,6 +130,17 @@ def test_report_is_written_when_nothing_is_selected(fake_suite):
     assert report["statistics"]["deselected"] == 1
     assert report["exit_status"]["meaning"] == "no checks selected"
     assert {c["result"] for c in report["capabilities"].values()} == {"not-run"}
+
+
+@pytest.mark.parametrize("args", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_session_without_conformance_checks_gets_no_verdict(fake_suite, args):
+    """The project's own tests pass or fail; they must not print that a mesh is conformant."""
+    run = fake_suite("def test_one():\n    pass\n\ndef test_two():\n    pass\n", *args)
+    assert run.result.parseoutcomes() == {"passed": 2}
+    assert not (run.reports / "conformance.json").exists()
+    assert "meshproof conformance" not in run.result.stdout.str()
+    assert "verdict:" not in run.result.stdout.str()
+    assert run.junit()["tests"] == 2
 
 
 def test_terminal_ends_with_a_capability_table(fake_suite):
