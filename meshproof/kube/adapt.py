@@ -17,6 +17,7 @@ from ..run import MANAGED_BY_LABEL, RUN_LABEL
 from .ingress import IngressGateway
 from .ledger import Ledger, Ref
 from .profiles import OSSM2_MEMBER_LABEL, Platform
+from .snapshot import namespace as namespace_of
 
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
 _WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
@@ -44,7 +45,7 @@ class Adapter:
             self._adapt_workload(m)
         elif kind == "Gateway" and group == "networking.istio.io" and self.ingress:
             extra = list(self._adapt_gateway(m))
-        elif kind == "Secret" and (_ns(m), m["metadata"]["name"]) in self._credentials:
+        elif kind == "Secret" and (namespace_of(m), m["metadata"]["name"]) in self._credentials:
             extra = [self._mirror(m)]
         return [m, *extra] if kind != "Gateway" else [*extra, m]
 
@@ -67,7 +68,7 @@ class Adapter:
 
     def _adapt_workload(self, m: Manifest) -> None:
         template = m.get("spec", {}).get("template", {})
-        if _ns(m) in self._members:
+        if namespace_of(m) in self._members:
             annotations = template.setdefault("metadata", {}).setdefault("annotations", {})
             annotations.setdefault(INJECT_ANNOTATION, "true")
         if self.image_registry:
@@ -84,7 +85,7 @@ class Adapter:
     def _adapt_gateway(self, gw: Manifest) -> Iterator[Manifest]:
         assert self.ingress is not None
         gw.setdefault("spec", {})["selector"] = dict(self.ingress.selector)
-        namespace = _ns(gw)
+        namespace = namespace_of(gw)
         if namespace == self.ingress.namespace:
             return
         for server in gw["spec"].get("servers") or []:
@@ -102,15 +103,11 @@ class Adapter:
         assert self.ingress is not None
         copy_ = {k: copy.deepcopy(v) for k, v in secret.items() if k in ("apiVersion", "kind", "type", "data", "stringData")}
         copy_["metadata"] = {
-            "name": self.mirror_name(_ns(secret), secret["metadata"]["name"]),
+            "name": self.mirror_name(namespace_of(secret), secret["metadata"]["name"]),
             "namespace": self.ingress.namespace,
             "labels": _run_labels(secret),
         }
         return copy_
-
-
-def _ns(m: Manifest) -> str:
-    return (m.get("metadata") or {}).get("namespace") or ""
 
 
 def _run_labels(m: Manifest) -> dict[str, str]:

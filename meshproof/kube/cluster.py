@@ -25,6 +25,7 @@ from .portforward import PortForward
 from .profiles import Platform
 from .resources import by_api_version, by_kind
 from .rollout import wait_rolled_out
+from .snapshot import selector_text
 from .teardown import tear_down
 from .waiting import delete_and_wait
 
@@ -52,7 +53,7 @@ class KubeCluster(Cluster):
         self.adapter = Adapter(platform, ingress, self.ledger, image_registry)
         self._core = client.CoreV1Api(api)
         self._forwards: dict[int, PortForward] = {}
-        self._databases = ClusterDatabases(self)  # external database (meshproof.kube.database)
+        self._databases = ClusterDatabases(self, delete_timeout=timeouts.delete)  # meshproof.kube.database
         self._closed = False
 
     def mesh(self) -> MeshInfo:
@@ -82,8 +83,8 @@ class KubeCluster(Cluster):
 
     def pod_ready(self, namespace: str, selector: Mapping[str, str]) -> bool:
         """From the pods' Ready conditions, which the kubelet sets from their readiness probes."""
-        text = ",".join(f"{k}={v}" for k, v in selector.items())
-        listing = by_api_version(self.dyn, "v1", "Pod").get(namespace=namespace, label_selector=text).to_dict()
+        listing = by_api_version(self.dyn, "v1", "Pod").get(namespace=namespace,
+                                                              label_selector=selector_text(selector)).to_dict()
         return all_ready(listing.get("items") or []) is not None
 
     def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float,
@@ -142,7 +143,7 @@ class KubeCluster(Cluster):
 
     def _gateway_pod(self) -> dict:
         assert self.ingress is not None
-        selector = ",".join(f"{k}={v}" for k, v in self.ingress.selector.items())
+        selector = selector_text(self.ingress.selector)
         pods = self.api.sanitize_for_serialization(
             self._core.list_namespaced_pod(self.ingress.namespace, label_selector=selector).items)
         ready = [p for p in pods if is_ready(p)]
@@ -156,7 +157,7 @@ class KubeCluster(Cluster):
         return self._databases.start(namespace, labels, timeout=timeout)
 
     def stop_external_database(self, namespace: str) -> None:
-        self._databases.stop(namespace, timeout=self.timeouts.delete)
+        self._databases.stop(namespace)
     # --- end external database -------------------------------------------------
 
     def diagnostics(self, namespace: str) -> dict[str, str]:
@@ -176,8 +177,7 @@ class KubeCluster(Cluster):
                 out[f"logs/{pod.name}/{container}"] = diag.safely(lambda: self.logs(pod, container))
         for pod in diag.proxied(pods):
             for page in diag.ENVOY_PAGES:
-                out[f"envoy/{pod.name}/{page}"] = diag.safely(lambda: diag.envoy_page(
-                    lambda argv: self.exec(pod, PROXY_CONTAINER, argv, timeout=self.timeouts.diagnostics), page))
+                out[f"envoy/{pod.name}/{page}"] = diag.safely(lambda: self.proxy_admin(pod, page))
         return out
 
     def close(self) -> None:

@@ -21,7 +21,6 @@ from ..cluster import Cluster, Manifest
 from ..database import CLIENT_SUBJECT, Database, fresh_accounts, service_names, setup_script
 from ..egress import MYSQL_PORT, ExternalDatabase
 from ..pki import CertificateAuthority
-from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS
 
 MANIFEST = "egress/mysql-external.yaml"
 SELECTOR = {"app": "mysql"}
@@ -66,8 +65,9 @@ class _Running:
 class ClusterDatabases:
     """The databases one cluster backend started, by namespace; applied, waited for and deleted through it."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, *, delete_timeout: float) -> None:
         self.cluster = cluster
+        self.delete_timeout = delete_timeout
         self._running: dict[str, _Running] = {}
 
     def start(self, namespace: str, labels: Mapping[str, str], *, timeout: float) -> ExternalDatabase:
@@ -82,11 +82,11 @@ class ClusterDatabases:
             raise
         return external
 
-    def stop(self, namespace: str, *, timeout: float = DEFAULT_TIMEOUTS.delete) -> None:
+    def stop(self, namespace: str) -> None:
         """Delete the database's objects (its data dies with the pod) and the client's files."""
         running = self._running.pop(namespace)
         try:
             for obj in reversed(running.objects):
-                self.cluster.delete(obj["kind"], obj["metadata"]["name"], namespace, timeout=timeout)
+                self.cluster.delete(obj["kind"], obj["metadata"]["name"], namespace, timeout=self.delete_timeout)
         finally:
             shutil.rmtree(running.directory, ignore_errors=True)

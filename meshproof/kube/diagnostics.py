@@ -9,13 +9,12 @@ from typing import Callable
 
 import yaml
 
-from ..cluster import PROXY_CONTAINER, ExecResult, Manifest, Pod
+from ..cluster import PROXY_CONTAINER, Manifest, Pod
 from .client import one_line
 from .pods import summary
 from .snapshot import ApiObject
 
-#: how Envoy's admin API is read from inside the sidecar: pilot-agent first, curl when absent
-ENVOY_READERS = (("pilot-agent", "request", "GET"), ("curl", "-s", "http://localhost:15000/"))
+#: the sidecar's Envoy admin pages attached to a failure
 ENVOY_PAGES = ("config_dump", "clusters")
 
 
@@ -31,18 +30,6 @@ def describe_events(events: list[ApiObject]) -> str:
              f"{(e.get('involvedObject') or {}).get('kind', '')}/{(e.get('involvedObject') or {}).get('name', '')}: "
              f"{' '.join(str(e.get('message', '')).split())}" for e in sorted(events, key=when)]
     return "\n".join(lines) or "no events"
-
-
-def envoy_page(run: Callable[[tuple[str, ...]], ExecResult], page: str) -> str:
-    """One admin page of the sidecar's Envoy, trying each reader in turn."""
-    failures = []
-    for reader in ENVOY_READERS:
-        argv = (*reader, page) if reader[0] == "pilot-agent" else (*reader[:-1], reader[-1] + page)
-        result = run(argv)
-        if result.exit_code == 0:
-            return result.stdout
-        failures.append(f"{' '.join(argv)}: exit {result.exit_code} {result.stderr.strip()}")
-    return "unavailable: " + "; ".join(failures)
 
 
 def applied_yaml(manifests: list[Manifest]) -> str:

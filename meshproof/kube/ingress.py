@@ -10,7 +10,7 @@ from typing import Iterable, Mapping
 
 from ..cluster import Endpoint, MeshInfo
 from ..errors import ConfigError
-from .snapshot import ApiObject, Snapshot, name, namespace
+from .snapshot import ApiObject, Snapshot, name, namespace, selector_text
 
 #: gateway pod labels tried in order when the user names none
 DEFAULT_SELECTORS: dict[str, tuple[Mapping[str, str], ...]] = {
@@ -39,9 +39,14 @@ def parse_selector(text: str) -> dict[str, str]:
     return dict(p.split("=", 1) for p in pairs)
 
 
+def _wanted_selectors(mesh: MeshInfo, selector: Mapping[str, str] | None) -> tuple[Mapping[str, str], ...]:
+    """The user's selector, or the gateway labels usual on the mesh's platform."""
+    return (selector,) if selector else DEFAULT_SELECTORS.get(mesh.platform, FALLBACK_SELECTORS)
+
+
 def find_ingress(snap: Snapshot, mesh: MeshInfo, *, in_namespace: str | None = None,
                  selector: Mapping[str, str] | None = None) -> IngressGateway | None:
-    wanted = (selector,) if selector else DEFAULT_SELECTORS.get(mesh.platform, FALLBACK_SELECTORS)
+    wanted = _wanted_selectors(mesh, selector)
     preferred = (mesh.root_namespace, *_PREFERRED_NAMESPACES)
     for sel in wanted:
         found = [s for s in snap.gateway_services
@@ -54,9 +59,9 @@ def find_ingress(snap: Snapshot, mesh: MeshInfo, *, in_namespace: str | None = N
 
 
 def describe_search(mesh: MeshInfo, in_namespace: str | None, selector: Mapping[str, str] | None) -> str:
-    sels = (selector,) if selector else DEFAULT_SELECTORS.get(mesh.platform, FALLBACK_SELECTORS)
+    sels = _wanted_selectors(mesh, selector)
     where = f"namespace {in_namespace}" if in_namespace else "any namespace"
-    text = " or ".join(",".join(f"{k}={v}" for k, v in s.items()) for s in sels)
+    text = " or ".join(selector_text(s) for s in sels)
     return f"no Service selecting {text} in {where}"
 
 

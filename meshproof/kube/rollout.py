@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from .pods import all_ready, is_ready, is_terminating, summary
 from .resources import by_api_version
-from .snapshot import ApiObject, labels, name
+from .snapshot import ApiObject, labels, name, selector_text
 from .waiting import wait_until
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
@@ -28,7 +28,7 @@ def wait_rolled_out(dyn: Any, namespace: str, selector: Mapping[str, str], *, ti
     Pods of no Deployment (a StatefulSet's, bare pods) only need to be ready.
     """
     deadline = time.monotonic() + timeout
-    text = ",".join(f"{k}={v}" for k, v in selector.items())
+    text = selector_text(selector)
     where = f"{text} in {namespace}"
     shared = {"timeout": timeout, "deadline": deadline, "namespace": namespace}
     pods = by_api_version(dyn, "v1", "Pod")

@@ -22,9 +22,8 @@ class Snapshot:
     ztunnel_pods: tuple[ApiObject, ...] = ()
     #: MutatingWebhookConfigurations of the sidecar injector
     webhooks: tuple[ApiObject, ...] = ()
-    #: maistra.io ServiceMeshControlPlanes and ServiceMeshMemberRolls (OSSM 2)
+    #: maistra.io ServiceMeshControlPlanes (OSSM 2)
     control_planes: tuple[ApiObject, ...] = ()
-    member_rolls: tuple[ApiObject, ...] = ()
     #: sailoperator.io Istio resources (OSSM 3 and the Sail operator)
     sail_istios: tuple[ApiObject, ...] = ()
     #: Services whose selector has an ``istio`` key: ingress gateway candidates
@@ -32,17 +31,13 @@ class Snapshot:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Snapshot":
-        """Build from recorded data (the same shape :meth:`to_dict` writes)."""
+        """Build from recorded data: the shape of ``tests/kube/data/*.yaml``."""
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown snapshot keys: {', '.join(sorted(unknown))}")
         values = {k: frozenset(v) if k in ("api_groups", "crds") else tuple(v) for k, v in data.items()}
         return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: sorted(v) if isinstance(v, frozenset) else list(v)
-                for f in fields(self) for v in [getattr(self, f.name)]}
 
 
 def labels(obj: ApiObject) -> Mapping[str, str]:
@@ -55,3 +50,8 @@ def namespace(obj: ApiObject) -> str:
 
 def name(obj: ApiObject) -> str:
     return (obj.get("metadata") or {}).get("name") or ""
+
+
+def selector_text(selector: Mapping[str, str]) -> str:
+    """Labels as the API's ``label_selector`` parameter takes them."""
+    return ",".join(f"{k}={v}" for k, v in selector.items())

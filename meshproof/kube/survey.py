@@ -8,7 +8,6 @@ from kubernetes import client
 from .snapshot import ApiObject, Snapshot, labels, name
 
 SMCP_CRD = "servicemeshcontrolplanes.maistra.io"
-SMMR_CRD = "servicemeshmemberrolls.maistra.io"
 SAIL_CRD = "istios.sailoperator.io"
 
 
@@ -24,7 +23,6 @@ def take_snapshot(api: client.ApiClient, dyn: Any) -> Snapshot:
         ztunnel_pods=tuple(_list(dyn, "v1", "Pod", label_selector="app=ztunnel")),
         webhooks=webhooks,
         control_planes=tuple(_list(dyn, "maistra.io/v2", "ServiceMeshControlPlane") if SMCP_CRD in crds else ()),
-        member_rolls=tuple(_list(dyn, "maistra.io/v1", "ServiceMeshMemberRoll") if SMMR_CRD in crds else ()),
         sail_istios=tuple(_list(dyn, "sailoperator.io/v1", "Istio") if SAIL_CRD in crds else ()),
         gateway_services=tuple(s for s in _list(dyn, "v1", "Service")
                                if "istio" in ((s.get("spec") or {}).get("selector") or {})),

@@ -13,7 +13,7 @@ from cryptography import x509
 
 from meshproof.database import CLIENT_SUBJECT, ROWS, TABLE
 from meshproof.errors import ConfigError
-from meshproof.kube.database import plan
+from meshproof.kube.database import ClusterDatabases, plan
 from meshproof.local.mariadb import MariaDB
 from meshproof.managed_database import DatabaseOptions, external_database
 from meshproof.pki import CertificateAuthority
@@ -39,6 +39,30 @@ def test_every_object_filled_for_a_run_is_valid_and_placed_in_its_namespace(plan
         assert problems(obj) == []
         assert obj["metadata"]["namespace"] == NAMESPACE
         assert LABELS.items() <= obj["metadata"]["labels"].items()
+
+
+class _NeverReady:
+    """A cluster on which the database pod never turns ready; it records the deletes it is asked for."""
+
+    def __init__(self) -> None:
+        self.deleted: list[tuple[str, float]] = []
+
+    def apply_all(self, objects) -> None:
+        pass
+
+    def wait_ready(self, namespace, selector, *, timeout):
+        raise TimeoutError(f"{selector} in {namespace} not ready after {timeout}s")
+
+    def delete(self, kind, name, namespace, *, timeout) -> None:
+        self.deleted.append((f"{kind}/{name}", timeout))
+
+
+def test_a_database_that_never_turns_ready_is_deleted_within_the_runs_delete_timeout():
+    cluster = _NeverReady()
+    with pytest.raises(TimeoutError):
+        ClusterDatabases(cluster, delete_timeout=7).start(NAMESPACE, LABELS, timeout=1)
+    assert sorted(cluster.deleted) == [(obj, 7) for obj in
+                                       ("Deployment/mysql", "Secret/mysql-init", "Secret/mysql-tls", "Service/mysql")]
 
 
 def test_the_server_certificate_names_the_service_and_the_client_trusts_its_ca(planned):
