@@ -30,5 +30,5 @@ bench: bootstrap
 	$(PYTHON) scripts/benchmark.py
 
 clean:
-	@if [ -x $(PYTHON) ]; then $(PYTHON) -m meshproof.sweep $(if $(KUBE_CONTEXT),--kube-context $(KUBE_CONTEXT),); fi
+	@if [ -x $(PYTHON) ]; then $(PYTHON) -m meshproof.sweep $(BACKEND_ARGS); fi
 	rm -rf reports .pytest_cache

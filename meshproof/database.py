@@ -13,6 +13,8 @@ DATABASE = "test"
 TABLE = "items"
 #: the rows of ``test.items`` (id, name), which ``GET /query`` must return
 ROWS = ((1, "alpha"), (2, "beta"), (3, "gamma"))
+#: the same rows as the /query app returns them in its JSON
+ROWS_AS_JSON = [{"id": i, "name": name} for i, name in ROWS]
 #: the subject of the client certificate the X509 user presents
 CLIENT_SUBJECT = "mariadbclient"
 

@@ -44,6 +44,14 @@ class ProbeResult:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    def echoed_header(self, name: str) -> str:
+        """A request header as the echo app's ``/headers`` reported it ("" if absent): header casing
+        and single-value or list form differ between echo images."""
+        for key, value in self.json()["headers"].items():
+            if key.lower() == name.lower():
+                return value[0] if isinstance(value, list) else value
+        return ""
+
 
 @dataclass(frozen=True)
 class TLSOptions:

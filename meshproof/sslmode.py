@@ -70,6 +70,13 @@ VALID: Mapping[tuple[SslMode, MutualTls], frozenset[Artefact]] = {
     (SslMode.VERIFY_FULL, MutualTls.DISABLE): frozenset({Artefact.CA}),
     (SslMode.VERIFY_FULL, MutualTls.ENABLE): frozenset({Artefact.CA}) | _CLIENT_MATERIAL,
 }
+#: the valid combinations that use TLS, in a stable order for parametrized checks
+TLS_COMBINATIONS = sorted(c for c in VALID if c[0] is not SslMode.DISABLE)
+
+
+def combination_id(combination: tuple[SslMode, MutualTls]) -> str:
+    mode, mutual = combination
+    return f"{mode.value}+mutual-{mutual.value}"
 
 #: the environment variables of the app's configuration, by setting field
 ENV = {

@@ -35,18 +35,14 @@ class Waited:
     def elapsed(self) -> float:
         return self.attempts[-1].elapsed if self.attempts else 0.0
 
-    def summary(self) -> str:
-        lines = [f"{self.what}: expected {self.expected}, {'held' if self.held else 'NOT held'} after {self.elapsed:.3f}s"]
-        lines += [f"  {a.elapsed:8.3f}s  {a.outcome}" for a in _compress(self.attempts)]
-        return "\n".join(lines)
+    @property
+    def verdict(self) -> str:
+        return "held" if self.held else "NOT held"
 
-
-def _compress(attempts: list[Attempt]) -> list[Attempt]:
-    """Keep the first attempt of each run of equal outcomes and the very last one."""
-    kept = [a for i, a in enumerate(attempts) if i == 0 or a.outcome != attempts[i - 1].outcome]
-    if attempts and kept[-1] is not attempts[-1]:
-        kept.append(attempts[-1])
-    return kept
+    @property
+    def headline(self) -> str:
+        """What the report and the terminal say of a finished wait."""
+        return f"{self.what}: expected {self.expected}, {self.verdict}"
 
 
 Listener = Callable[[Waited], None]

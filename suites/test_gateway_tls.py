@@ -35,14 +35,6 @@ GREAT, BAD, EXPIRED, OTHER_SAN = "great-partner", "bad-partner", "expired-partne
 each_client = pytest.mark.parametrize("client", ["curl", "requests"])
 
 
-def _forwarded_client_cert(headers: dict) -> str:
-    """X-Forwarded-Client-Cert as the echo saw it, whatever its header casing."""
-    for name, value in headers.items():
-        if name.lower() == "x-forwarded-client-cert":
-            return value[0] if isinstance(value, list) else value
-    return ""
-
-
 @each_client
 def test_simple_tls_is_verified_with_the_server_ca(ingress, client, timeouts):
     ingress.serve(SIMPLE)
@@ -81,7 +73,7 @@ def test_mutual_rejects_a_client_of_an_untrusted_ca(ingress, client, gateway_mat
 def test_mutual_admits_the_trusted_partner_and_forwards_its_subject(ingress, client, gateway_material, timeouts):
     ingress.serve(MUTUAL, trust=(gateway_material.pki.acme,))
     waited = check.becomes("the acme partner gets the backend", ingress.probe(client, GREAT), OK(200), timeouts)
-    xfcc = _forwarded_client_cert(waited.last.json()["headers"])
+    xfcc = waited.last.echoed_header("X-Forwarded-Client-Cert")
     subject = gateway_material.pki.great_partner.subject
     check.fact(f'the backend sees the partner\'s subject ({subject}) in X-Forwarded-Client-Cert',
                f'Subject="{subject}"' in xfcc, f"X-Forwarded-Client-Cert: {xfcc or '(absent)'}")

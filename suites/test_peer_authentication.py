@@ -55,19 +55,11 @@ def test_in_mesh_clients_keep_working_under_strict(bookinfo, traffic, policies, 
                 traffic.python(bookinfo.productpage, bookinfo.details.url("/details/1", short=True)), OK(200), timeouts)
 
 
-def _client_identity(headers: dict) -> str:
-    """The X-Forwarded-Client-Cert the server-side proxy set, whatever the echo's header casing."""
-    for name, value in headers.items():
-        if name.lower() == "x-forwarded-client-cert":
-            return value[0] if isinstance(value, list) else value
-    return ""
-
-
 def test_in_mesh_traffic_is_mutual_tls_with_the_client_identity(bookinfo, traffic, policies, timeouts, cluster):
     policies.apply(peer_authentication(bookinfo.namespace, STRICT))
     waited = check.becomes("in-mesh sleep gets the echo's headers under STRICT",
                            traffic.curl(bookinfo.sleep, bookinfo.httpbin.url("/headers")), OK(200), timeouts)
-    xfcc = _client_identity(waited.last.json()["headers"])
+    xfcc = waited.last.echoed_header("X-Forwarded-Client-Cert")
     expected = f"URI=spiffe://{cluster.mesh().trust_domain}/ns/{bookinfo.namespace}/sa/sleep"
     check.fact(f"the echo saw the client's SPIFFE identity ({expected}) in X-Forwarded-Client-Cert",
                expected in xfcc, f"X-Forwarded-Client-Cert: {xfcc or '(absent)'}")

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-#: failing waits end fast in defect runs (a pod that never turns ready too); the healthy run keeps the defaults
-FAST_FAILURE = ["--timeout-policy", "4", "--timeout-workload-ready", "20"]
+#: failing waits end fast in defect runs (a pod that never turns ready too); the healthy run keeps the defaults.
+#: A defect shows at once, and each check that catches it waits out the policy timeout.
+FAST_FAILURE = ["--timeout-policy", "3", "--timeout-workload-ready", "20"]
 
 
 @dataclass

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from fixtures.options import NAMESPACE_BASES
+from tests.suite_runner import ROOT, run_pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("meshproof.local", "meshproof.kube")
 
 
@@ -30,8 +30,6 @@ def test_no_suite_imports_a_backend(module):
 
 
 def test_a_mistyped_existing_namespace_ends_the_run_with_one_line():
-    from tests.suite_runner import run_pytest
-
     done = run_pytest(["suites", "--use-namespace", "bookinf=team-a"], timeout=60)
     assert done.returncode == 4
     assert done.stderr.strip().splitlines() == [

@@ -13,14 +13,12 @@ from typing import Callable, Iterator
 
 import pytest
 
-from meshproof.keystores import build_jks
+from fixtures.database import Artefacts, artefacts_for
 from meshproof.local.apps.mysql_query import AppConfig, query
 from meshproof.database import Account, Database
 from meshproof.local.mariadb import MariaDB
-from meshproof.pki import write_private
 from meshproof.probe import ProbeResult, python_call
-from meshproof.egress import setting_with
-from meshproof.sslmode import Artefact, MutualTls, SslMode, SslSetting
+from meshproof.sslmode import MutualTls, SslMode, SslSetting
 
 #: the name in the loopback servers' certificates; it resolves to 127.0.0.1, the address does not match it
 LOOPBACK_NAME = "localhost"
@@ -49,27 +47,16 @@ def database_without_required_tls(scratch: Path) -> Iterator[Database]:
     yield from _running(scratch, require_secure_transport=False)
 
 
-KEYSTORE_PASSWORD = "changeme"
+@pytest.fixture
+def artefacts(database: Database, scratch: Path) -> Artefacts:
+    """Seed 001's client-side files for this database, made as the conformance run makes them."""
+    return artefacts_for(database, scratch)
 
 
 @pytest.fixture
-def client_keystore(database: Database, scratch: Path) -> Path:
-    """The X509 user's certificate and key as the JKS keystore seed 001 ships."""
-    keystore = build_jks(database.client_cert.read_bytes(), database.client_key.read_bytes(), KEYSTORE_PASSWORD)
-    return write_private(scratch / "db-client-keystore.jks", keystore)
-
-
-@pytest.fixture
-def setting_for(database: Database, client_keystore: Path) -> Callable[[tuple[SslMode, MutualTls]], SslSetting]:
+def setting_for(artefacts: Artefacts) -> Callable[[tuple[SslMode, MutualTls]], SslSetting]:
     """A valid setting carrying exactly the artefacts its row of the table needs, from this database."""
-    available = {
-        Artefact.CA: database.ca_cert,
-        Artefact.CLIENT_CERT: database.client_cert,
-        Artefact.CLIENT_KEY: database.client_key,
-        Artefact.CLIENT_KEYSTORE: client_keystore,
-    }
-
-    return lambda combination: setting_with(combination, available, KEYSTORE_PASSWORD)
+    return lambda combination: artefacts.setting(*combination)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from tests.suite_runner import run_suite
 
 pytestmark = pytest.mark.defect_catch
 
-FAST = ["--timeout-policy", "3"]
 STRICT_SCOPES = ("namespace-STRICT", "mesh-wide-STRICT")
 
 
@@ -50,7 +49,7 @@ def test_every_check_passes_on_the_healthy_reference_mesh(tmp_path):
 
 @pytest.mark.parametrize("defect", sorted(CAUGHT_BY))
 def test_the_matching_checks_fail_against_a_defective_mesh(defect, tmp_path):
-    run = run_suite("egress-tls", tmp_path, defects=(defect,), extra=FAST)
+    run = run_suite("egress-tls", tmp_path, defects=(defect,))
     assert run.exit_code == 1, run.output
     assert run.failed == CAUGHT_BY[defect], run.output
     assert run.passed == ALL_CHECKS - CAUGHT_BY[defect]

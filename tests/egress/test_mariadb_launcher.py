@@ -14,12 +14,11 @@ import pymysql
 import pytest
 from cryptography import x509
 
+from fixtures.database import artefacts_for
 from meshproof.errors import MeshproofError
-from meshproof.keystores import build_jks
 from meshproof.local import mariadb
 from meshproof.database import CLIENT_SUBJECT
 from meshproof.local.mariadb import NETNS_PORT, MariaDB
-from meshproof.pki import write_private
 from meshproof.sslmode import MutualTls, SslMode, SslSetting, connect_kwargs
 
 #: generous bound on a start measured at about 0.7 s, so a slow CI machine does not flake
@@ -99,12 +98,7 @@ def test_require_subject_admits_the_issued_client_certificate(scratch):
     with MariaDB(scratch, DB_NAME, require_subject=True) as database:
         client = x509.load_pem_x509_certificate(database.client_cert.read_bytes())
         assert client.subject.rfc4514_string() == f"CN={CLIENT_SUBJECT}"
-        keystore = build_jks(database.client_cert.read_bytes(), database.client_key.read_bytes(), "changeme")
-        setting = SslSetting(
-            SslMode.VERIFY_CA, MutualTls.ENABLE, ca=database.ca_cert, client_cert=database.client_cert,
-            client_key=database.client_key, client_keystore=write_private(scratch / "client.jks", keystore),
-            keystore_password="changeme",
-        )
+        setting = artefacts_for(database, scratch).setting(SslMode.VERIFY_CA, MutualTls.ENABLE)
         user = database.x509_user
         assert ask(database, "SELECT CURRENT_USER()", setting, user).startswith(f"{user.name}@")
 

@@ -15,12 +15,12 @@ from typing import Iterator
 import pytest
 
 from meshproof.local.apps.mysql_query import bundle
-from meshproof.database import ROWS, TABLE
+from meshproof.database import ROWS_AS_JSON, TABLE
+from meshproof.egress import PLAINTEXT_REFUSED
 from meshproof.local.mariadb import free_port
 from meshproof.sslmode import RULE_COMBINATION, MutualTls, SslMode, SslSetting
 
 READY_TIMEOUT = 10.0
-ACCESS_DENIED = 1045
 
 
 def app_env(database, setting: SslSetting, account, host: str) -> dict[str, str]:
@@ -71,7 +71,7 @@ def test_query_returns_the_rows_and_the_tls_the_server_reports(database, setting
         status, body = get(f"{url}/query")
     assert status == 200, body
     assert body["database"] == "test"
-    assert body["tables"] == {TABLE: [{"id": i, "name": name} for i, name in ROWS]}
+    assert body["tables"] == {TABLE: ROWS_AS_JSON}
     assert body["tls"]["version"].startswith("TLSv") and body["tls"]["cipher"]
 
 
@@ -80,7 +80,7 @@ def test_a_database_error_is_a_502_carrying_the_mysql_code(database, scratch):
     with running_app(env, scratch) as url:
         status, body = get(f"{url}/query")
     assert status == 502
-    assert body["error"]["code"] == ACCESS_DENIED
+    assert body["error"]["code"] == PLAINTEXT_REFUSED["MariaDB"]
     assert "Access denied" in body["error"]["message"]
 
 

@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import pytest
 
-from meshproof.egress import account_for
-from meshproof.database import ROWS, TABLE
+from meshproof.egress import ACCESS_DENIED, PLAINTEXT_REFUSED, account_for
+from meshproof.database import ROWS_AS_JSON, TABLE
 from meshproof.outcome import DB_ERROR, HOSTNAME_MISMATCH, OK, TLS_REJECTED, VERIFY_FAILED
-from meshproof.pki import CertificateAuthority
-from meshproof.sslmode import VALID, MutualTls, SslMode, SslSetting
+from meshproof.sslmode import TLS_COMBINATIONS, MutualTls, SslMode, SslSetting, combination_id
 
-#: MariaDB's answer to a plaintext client when TLS is required (MySQL 8 answers 3159)
-ACCESS_DENIED = 1045
 SESSION_OK = OK(None)
 
-TLS_COMBINATIONS = sorted(c for c in VALID if c[0] is not SslMode.DISABLE)
-
-
-@pytest.mark.parametrize("combination", TLS_COMBINATIONS, ids=lambda c: f"{c[0].value}+mutual-{c[1].value}")
+@pytest.mark.parametrize("combination", TLS_COMBINATIONS, ids=combination_id)
 def test_every_tls_mode_reads_the_rows_over_a_session_the_server_reports_as_tls(
     database, setting_for, query_database, combination
 ):
@@ -29,14 +23,14 @@ def test_every_tls_mode_reads_the_rows_over_a_session_the_server_reports_as_tls(
     seen = query_database(database, setting, account_for(database, setting))
     assert seen.outcome == SESSION_OK, seen.output
     body = seen.json()
-    assert body["tables"][TABLE] == [{"id": i, "name": name} for i, name in ROWS]
+    assert body["tables"][TABLE] == ROWS_AS_JSON
     assert body["tls"]["version"].startswith("TLSv")
     assert body["tls"]["cipher"]
 
 
 def test_disable_is_denied_by_the_tls_only_server(database, query_database):
     seen = query_database(database, SslSetting(SslMode.DISABLE), database.password_user)
-    assert seen.outcome == DB_ERROR(ACCESS_DENIED)
+    assert seen.outcome == DB_ERROR(PLAINTEXT_REFUSED["MariaDB"])
 
 
 def test_disable_reads_plaintext_from_a_database_that_does_not_require_tls(
@@ -49,10 +43,8 @@ def test_disable_reads_plaintext_from_a_database_that_does_not_require_tls(
     assert seen.json()["tls"]["version"] == ""
 
 
-def test_verify_ca_with_another_ca_fails_certificate_verification(database, query_database, scratch):
-    other_ca = scratch / "other-ca.pem"
-    other_ca.write_bytes(CertificateAuthority.create("not the database CA").cert_pem)
-    seen = query_database(database, SslSetting(SslMode.VERIFY_CA, ca=other_ca), database.password_user)
+def test_verify_ca_with_another_ca_fails_certificate_verification(database, query_database, artefacts):
+    seen = query_database(database, SslSetting(SslMode.VERIFY_CA, ca=artefacts.wrong_ca), database.password_user)
     assert seen.outcome == TLS_REJECTED(VERIFY_FAILED), seen.output
 
 

@@ -12,10 +12,6 @@ import pytest
 
 from tests.suite_runner import run_suite
 
-#: short waits: a defect shows at once, and each caught check otherwise waits out the policy timeout
-FAST = ["--timeout-policy", "3"]
-
-
 def both_clients(test: str) -> set[str]:
     return {f"{test}[curl]", f"{test}[requests]"}
 
@@ -40,7 +36,7 @@ CAUGHT_BY: dict[str | None, set[str]] = {
 @pytest.mark.skipif(os.geteuid() != 0, reason="the reference mesh needs root")
 @pytest.mark.parametrize("defect", list(CAUGHT_BY), ids=lambda d: d or "healthy mesh")
 def test_the_suite_fails_exactly_the_checks_that_catch_the_defect(tmp_path, defect):
-    run = run_suite("gateway-mtls", tmp_path, defects=(defect,) if defect else (), extra=FAST)
+    run = run_suite("gateway-mtls", tmp_path, defects=(defect,) if defect else ())
     assert run.passed | run.failed, f"the suite did not run:\n{run.output}"
     assert not run.skipped, run.output
     assert run.failed == CAUGHT_BY[defect], run.output

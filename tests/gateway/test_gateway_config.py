@@ -5,7 +5,6 @@ the Envoy configuration it becomes is checked by Envoy itself in validate mode.
 """
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.gateway import credential_secret
 from meshproof.errors import ConfigError
 from meshproof.local.envoy_config import (
     BLACKHOLE, MUTUAL, ROOT_SECRET, SIMPLE, ConfigFiles, Destination, GatewayBehaviour, gateway_clusters,
@@ -24,6 +24,7 @@ from meshproof.local.sidecar import envoy_binary
 from meshproof.pki import CertificateAuthority, GatewayMaterial, trust_bundle
 
 HOST = "frontend.apps.example.com"
+CREDENTIAL, CREDENTIAL_NAMESPACE = "frontend-credential", "istio-system"
 LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 ECHO = Destination("httpbin.shop.svc.cluster.local", 8080, ("10.244.0.9",), (("10.244.0.9", 8080),),
                    ("spiffe://cluster.local/ns/shop/sa/httpbin",))
@@ -34,9 +35,9 @@ def pki() -> GatewayMaterial:
     return GatewayMaterial.create(HOST)
 
 
-def secret(name: str, **files: bytes) -> dict:
-    data = {key.replace("_", "."): base64.b64encode(value).decode() for key, value in files.items()}
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "istio-system"}, "data": data}
+def credential(pki: GatewayMaterial, *, ca: bytes | None = None) -> dict:
+    """The frontend's credential Secret: the server certificate and key, and trusted CAs when given."""
+    return credential_secret(CREDENTIAL, CREDENTIAL_NAMESPACE, cert=pki.server.chain_pem, key=pki.server.key_pem(), ca=ca)
 
 
 def gateway(mode: str | None = SIMPLE, *, name: str = "frontend-gateway", hosts=(HOST,), **tls) -> dict:
@@ -99,33 +100,33 @@ def test_a_gateway_the_reference_mesh_cannot_serve_is_refused_with_the_field_nam
 
 def test_a_credential_is_read_from_data_and_string_data(pki):
     store = Store()
-    store.put({**secret("frontend-credential", tls_crt=pki.server.chain_pem),
+    store.put({**credential_secret(CREDENTIAL, CREDENTIAL_NAMESPACE, cert=pki.server.chain_pem),
                "stringData": {"tls.key": pki.server.key_pem().decode(), "ca.crt": pki.acme.cert_pem.decode()}})
-    credential = read_credential(store, "istio-system", "frontend-credential")
-    assert (credential.cert_chain, credential.key, credential.ca) == (pki.server.chain_pem, pki.server.key_pem(), pki.acme.cert_pem)
+    read = read_credential(store, CREDENTIAL_NAMESPACE, CREDENTIAL)
+    assert (read.cert_chain, read.key, read.ca) == (pki.server.chain_pem, pki.server.key_pem(), pki.acme.cert_pem)
 
 
 def test_trusted_cas_come_from_the_cacert_companion_when_the_credential_has_none(pki):
     store = Store()
-    store.put(secret("frontend-credential", tls_crt=pki.server.chain_pem, tls_key=pki.server.key_pem()))
-    store.put(secret("frontend-credential-cacert", ca_crt=pki.acme.cert_pem))
+    store.put(credential(pki))
+    store.put(credential_secret(f"{CREDENTIAL}-cacert", CREDENTIAL_NAMESPACE, ca=pki.acme.cert_pem))
     assert read_credential(store, "istio-system", "frontend-credential").ca == pki.acme.cert_pem
 
 
 def test_sds_secrets_carry_the_certificate_and_the_trust_bundle(pki):
     bundle = trust_bundle(pki.acme, pki.pirate)
     _, secrets = build(gateway(MUTUAL), virtual_service(),
-                       secret("frontend-credential", tls_crt=pki.server.chain_pem, tls_key=pki.server.key_pem(), ca_crt=bundle))
+                       credential(pki, ca=bundle))
     assert set(secrets) == {"frontend-credential", "frontend-credential-cacert"}
     assert secrets["frontend-credential-cacert"]["validation_context"]["trusted_ca"]["inline_string"] == bundle.decode()
 
 
 @pytest.mark.parametrize("mode, files", [
     (SIMPLE, {}),
-    (MUTUAL, {"tls_crt": b"x", "tls_key": b"y"}),
+    (MUTUAL, {"cert": b"x", "key": b"y"}),
 ], ids=["no credential Secret", "MUTUAL without trusted CAs"])
 def test_a_server_without_its_credential_is_not_served(mode, files):
-    objects = [gateway(mode), virtual_service()] + ([secret("frontend-credential", **files)] if files else [])
+    objects = [gateway(mode), virtual_service()] + ([credential_secret(CREDENTIAL, CREDENTIAL_NAMESPACE, **files)] if files else [])
     config, _ = build(*objects)
     assert config.servers == []
 
@@ -153,7 +154,7 @@ def test_server_hosts_match_virtual_service_hosts(server_host, host, matches):
 
 def test_a_bound_virtual_service_routes_its_matches_to_the_in_mesh_service(tmp_path, pki):
     config, _ = build(gateway(SIMPLE), virtual_service(),
-                      secret("frontend-credential", tls_crt=pki.server.chain_pem, tls_key=pki.server.key_pem()))
+                      credential(pki))
     assert config.destinations == [ECHO]
     hcm = only_chain(files_in(tmp_path), config)["filters"][0]["typed_config"]
     vhost, = hcm["route_config"]["virtual_hosts"]
@@ -164,17 +165,15 @@ def test_a_bound_virtual_service_routes_its_matches_to_the_in_mesh_service(tmp_p
 
 
 def test_a_virtual_service_of_another_gateway_or_an_unknown_service_gets_no_backend(tmp_path, pki):
-    credential = secret("frontend-credential", tls_crt=pki.server.chain_pem, tls_key=pki.server.key_pem())
-    unbound, _ = build(gateway(SIMPLE), virtual_service(gateways=("other-gateway",)), credential)
+    unbound, _ = build(gateway(SIMPLE), virtual_service(gateways=("other-gateway",)), credential(pki))
     assert unbound.servers[0].virtual_hosts == ()
-    unknown, _ = build(gateway(SIMPLE), virtual_service(destination="nowhere"), credential)
+    unknown, _ = build(gateway(SIMPLE), virtual_service(destination="nowhere"), credential(pki))
     assert {r.cluster for r in unknown.servers[0].virtual_hosts[0].routes} == {BLACKHOLE}
 
 
 def test_plain_http_servers_share_one_chain_and_a_duplicate_tls_match_is_dropped(tmp_path, pki):
-    credential = secret("frontend-credential", tls_crt=pki.server.chain_pem, tls_key=pki.server.key_pem())
     config, _ = build(gateway(None, name="web-a"), gateway(None, name="web-b"), gateway(SIMPLE, name="tls-a"),
-                      gateway(SIMPLE, name="tls-b"), credential)
+                      gateway(SIMPLE, name="tls-b"), credential(pki))
     listeners = {l["name"]: l for l in gateway_listeners(files_in(tmp_path), config)}
     assert len(listeners["0.0.0.0_80"]["filter_chains"]) == 1 and "listener_filters" not in listeners["0.0.0.0_80"]
     assert [c["filter_chain_match"] for c in listeners["0.0.0.0_443"]["filter_chains"]] == [{"server_names": [HOST]}]
@@ -185,7 +184,7 @@ def test_plain_http_servers_share_one_chain_and_a_duplicate_tls_match_is_dropped
 
 def test_simple_serves_the_credential_and_asks_no_client_certificate(tmp_path, pki):
     config, _ = build(gateway(SIMPLE, minProtocolVersion="TLSV1_3"), virtual_service(),
-                      secret("frontend-credential", tls_crt=pki.server.chain_pem, tls_key=pki.server.key_pem()))
+                      credential(pki))
     context = tls_context(only_chain(files_in(tmp_path), config))
     common = context["common_tls_context"]
     assert context["require_client_certificate"] is False
@@ -196,8 +195,7 @@ def test_simple_serves_the_credential_and_asks_no_client_certificate(tmp_path, p
 
 def _mutual_context(tmp_path, pki, behaviour=GatewayBehaviour(), **tls) -> dict:
     config, _ = build(gateway(MUTUAL, **tls), virtual_service(),
-                      secret("frontend-credential", tls_crt=pki.server.chain_pem, tls_key=pki.server.key_pem(),
-                             ca_crt=pki.acme.cert_pem), behaviour=behaviour)
+                      credential(pki, ca=pki.acme.cert_pem), behaviour=behaviour)
     return tls_context(only_chain(files_in(tmp_path), config))
 
 
@@ -228,8 +226,7 @@ def test_envoy_accepts_the_gateway_configuration(tmp_path, pki):
     """Envoy's validate mode loads the listeners and clusters with their SDS files in place."""
     config, secrets = build(gateway(MUTUAL, subjectAltNames=["a.example.com"], maxProtocolVersion="TLSV1_3"),
                             gateway(None, name="web"), virtual_service(),
-                            secret("frontend-credential", tls_crt=pki.server.chain_pem, tls_key=pki.server.key_pem(),
-                                   ca_crt=pki.acme.cert_pem))
+                            credential(pki, ca=pki.acme.cert_pem))
     files = files_in(tmp_path)
     mesh = CertificateAuthority.create("cluster.local")
     identity = mesh.issue_workload("cluster.local", "istio-system", "istio-ingressgateway-service-account")

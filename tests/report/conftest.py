@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.suite_runner import ROOT
 
 MARKERS_INI = """\
 [pytest]
