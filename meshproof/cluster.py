@@ -40,6 +40,11 @@ class Pod:
         return next(c for c in self.containers if c != PROXY_CONTAINER)
 
 
+def selector_text(selector: Mapping[str, str]) -> str:
+    """Labels as ``kubectl -l`` and the API's ``label_selector`` take them."""
+    return ",".join(f"{k}={v}" for k, v in selector.items())
+
+
 @dataclass(frozen=True)
 class ExecResult:
     argv: tuple[str, ...]

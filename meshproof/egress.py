@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .database import Account, Database
-from .outcome import Outcome, classify_database_error
+from .outcome import classify_database_error
 from .probe import ProbeResult
 from .sslmode import VALID, Artefact, MutualTls, SslMode, SslSetting
 
@@ -102,5 +102,4 @@ def query_outcome(result: ProbeResult) -> ProbeResult:
         error = json.loads(result.body)["error"]
     except (ValueError, KeyError, TypeError):
         return result
-    outcome: Outcome = classify_database_error(error.get("code"), str(error.get("message", "")))
-    return ProbeResult(result.description, result.command, result.output, outcome, result.body)
+    return replace(result, outcome=classify_database_error(error.get("code"), str(error.get("message", ""))))

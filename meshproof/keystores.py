@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from .errors import ConfigError
-from .pki import load_certificates
+from .pki import load_certificates, load_private_key, public_der
 
 #: the alias seed 001 gives the client entry (openssl -name, keytool -alias)
 ALIAS = "mariadbclient"
@@ -40,31 +40,20 @@ class KeystoreEntry:
 
     def key_matches(self) -> bool:
         """The key is the private half of the leaf certificate's public key."""
-        return _public_der(self.key.public_key()) == _public_der(self.certificate.public_key())
+        return public_der(self.key) == public_der(self.certificate)
 
     def holds(self, cert_pem: bytes, key_pem: bytes) -> bool:
         """The entry is exactly this PEM certificate and key."""
         leaf = load_certificates(cert_pem, "client certificate")[0]
-        key = _load_key(key_pem)
-        return self.certificate == leaf and _public_der(key.public_key()) == _public_der(self.key.public_key())
-
-
-def _public_der(public_key) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _load_key(key_pem: bytes) -> PrivateKeyTypes:
-    try:
-        return serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"malformed client key: not an unencrypted PEM private key ({exc})") from None
+        key = load_private_key(key_pem, "client key")
+        return self.certificate == leaf and public_der(key) == public_der(self.key)
 
 
 def _inputs(cert_pem: bytes, key_pem: bytes) -> tuple[list[x509.Certificate], PrivateKeyTypes]:
     """The chain (leaf first, as in a PEM bundle) and key, refused if they do not belong together."""
     chain = load_certificates(cert_pem, "client certificate")
-    key = _load_key(key_pem)
-    if _public_der(key.public_key()) != _public_der(chain[0].public_key()):
+    key = load_private_key(key_pem, "client key")
+    if public_der(key) != public_der(chain[0]):
         raise ConfigError("client key does not match the client certificate")
     return chain, key
 

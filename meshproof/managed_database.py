@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from cryptography.hazmat.primitives import serialization
-
 from .database import Account, Database
 from .egress import MYSQL_PORT, PLAINTEXT_REFUSED, ExternalDatabase
 from .errors import ConfigError
-from .pki import load_certificates
+from .pki import load_certificates, load_private_key, public_der
 
 PASSWORD_ENV = "MESHPROOF_DB_PASSWORD"
 #: the REQUIRE X509 user's password; the password user's when unset
@@ -100,16 +98,9 @@ def _check_files(ca: Path, cert: Path, key: Path) -> None:
     """Every file is PEM, and the client key is the one of the client certificate."""
     load_certificates(_read("ca", ca), f"{_flag('ca')} {ca}")
     certificate = load_certificates(_read("client_cert", cert), f"{_flag('client_cert')} {cert}")[0]
-    try:
-        private = serialization.load_pem_private_key(_read("client_key", key), password=None)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"malformed {_flag('client_key')} {key}: not an unencrypted PEM private key ({exc})") from None
-    if _public(private.public_key()) != _public(certificate.public_key()):
+    private = load_private_key(_read("client_key", key), f"{_flag('client_key')} {key}")
+    if public_der(private) != public_der(certificate):
         raise ConfigError(f"{_flag('client_key')} {key} is not the key of {_flag('client_cert')} {cert}")
-
-
-def _public(key) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def _address_of(host: str) -> str:

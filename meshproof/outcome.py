@@ -162,8 +162,9 @@ def classify_exception(exc: BaseException) -> Outcome:
         code = _mysql_code(err)
         if code is not None:
             return DB_ERROR(code)
-    if tls_reason(text) and ("ssl" in text.lower() or "tls" in text.lower()):
-        return TLS_REJECTED(tls_reason(text))
+    wrapped_tls = _wrapped_tls(text)
+    if wrapped_tls is not None:
+        return wrapped_tls
     for err in chain:
         if isinstance(err, ConnectionResetError) or "reset by peer" in str(err).lower():
             return RESET
@@ -187,10 +188,15 @@ def classify_database_error(code: int | None, message: str) -> Outcome:
     connection error (2003 "...CERTIFICATE_VERIFY_FAILED...") is a TLS
     rejection, not the wrapper's code.
     """
-    reason = tls_reason(message)
-    if reason is not None and ("ssl" in message.lower() or "tls" in message.lower()):
+    return _wrapped_tls(message) or DB_ERROR(code)
+
+
+def _wrapped_tls(text: str) -> Outcome | None:
+    """A TLS failure named inside another error's message: a driver's wrapper, the app's JSON."""
+    reason = tls_reason(text)
+    if reason is not None and ("ssl" in text.lower() or "tls" in text.lower()):
         return TLS_REJECTED(reason)
-    return DB_ERROR(code)
+    return None
 
 
 def _mysql_code(err: BaseException) -> int | None:

@@ -31,13 +31,17 @@ def _mode(spec_part: Mapping[str, Any] | None) -> str:
     return mode
 
 
+def _match_labels(policy: Mapping[str, Any]) -> Mapping[str, str]:
+    return ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+
+
 def _selects(policy: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    wanted = ((policy.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    wanted = _match_labels(policy)
     return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
 
 
 def _has_selector(policy: Mapping[str, Any]) -> bool:
-    return bool(((policy.get("spec") or {}).get("selector") or {}).get("matchLabels"))
+    return bool(_match_labels(policy))
 
 
 def _oldest(policies: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:

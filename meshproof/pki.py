@@ -14,6 +14,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .errors import ConfigError
@@ -192,6 +193,19 @@ def load_certificates(pem: bytes, what: str = "certificate") -> list[x509.Certif
     if not certs:
         raise ConfigError(f"malformed {what}: no certificate found")
     return certs
+
+
+def load_private_key(pem: bytes, what: str = "private key") -> PrivateKeyTypes:
+    """Parse an unencrypted PEM private key, turning a malformed input into one clear error."""
+    try:
+        return serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"malformed {what}: not an unencrypted PEM private key ({exc})") from None
+
+
+def public_der(holder: PrivateKeyTypes | x509.Certificate) -> bytes:
+    """The public key of a private key or a certificate, comparable between the two."""
+    return holder.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 # ---------------------------------------------------------------- seed 002: ingress gateway material

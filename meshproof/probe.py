@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from .cluster import Cluster, Pod
+from .cluster import Cluster, Pod, selector_text
 from .outcome import NOT_READY, READY, Outcome, classify_curl, classify_exception, classify_python_error
 
 STATUS_MARK = "\n__meshproof_status__="
@@ -121,16 +121,16 @@ def curl_in_pod(
         argv = ["sh", "-c", _WITH_CLIENT_PEM, "curl", str(len(client_pem)), *argv[1:]]
     result = cluster.exec(pod, container, argv, timeout=timeout + 10, stdin=client_pem)
     outcome, body = parse_curl(result.exit_code, result.stdout, result.stderr)
-    command = f"kubectl -n {pod.namespace} exec {pod.name} -c {container} -- {shlex.join(argv)}"
+    command = f"{_exec_prefix(pod, container)} {shlex.join(argv)}"
     if client_pem is not None:
         command += "  < client certificate and key (PEM, not shown)"
-    output = f"exit code {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    output = _process_output(result.exit_code, result.stdout, result.stderr)
     return _emit(ProbeResult(f"{pod.namespace}/{pod.name}[{container}] -> {url}", command, output, outcome, body))
 
 
 def readiness(cluster: Cluster, namespace: str, selector: dict[str, str]) -> ProbeResult:
     """Whether the pods are ready, as the kubelet's readiness probes decide (``kubectl get pods``' READY)."""
-    text = ",".join(f"{k}={v}" for k, v in selector.items())
+    text = selector_text(selector)
     ready = cluster.pod_ready(namespace, selector)
     return _emit(ProbeResult(f"readiness of pods {text} in {namespace}", f"kubectl -n {namespace} get pods -l {text}",
                              "all ready" if ready else "not ready (or no pod)", READY if ready else NOT_READY))
@@ -144,7 +144,7 @@ def curl_outside(url: str, *, timeout: float, tls: TLSOptions | None = None, hea
     except subprocess.TimeoutExpired:
         return _emit(ProbeResult(f"outside -> {url}", shlex.join(argv), "no answer", Outcome("TIMEOUT")))
     outcome, body = parse_curl(done.returncode, done.stdout, done.stderr)
-    output = f"exit code {done.returncode}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+    output = _process_output(done.returncode, done.stdout, done.stderr)
     return _emit(ProbeResult(f"outside -> {url}", shlex.join(argv), output, outcome, body))
 
 
@@ -171,14 +171,14 @@ except Exception as e:
     err = reason if isinstance(reason, BaseException) else e
     sys.stderr.write(f"{type(err).__name__}: {err}")
     sys.exit(1)
-sys.stdout.write(body + "\\n__meshproof_status__=" + str(status))
+sys.stdout.write(body + sys.argv[3] + str(status))
 """
 
 
 def python_in_pod(cluster: Cluster, pod: Pod, url: str, *, container: str | None = None, timeout: float) -> ProbeResult:
     """GET with Python's urllib inside a pod, as the seed does from the productpage container."""
     container = container or pod.app_container
-    argv = ["python3", "-c", _URLLIB_CLIENT, url, f"{timeout:g}"]
+    argv = ["python3", "-c", _URLLIB_CLIENT, url, f"{timeout:g}", STATUS_MARK]
     result = cluster.exec(pod, container, argv, timeout=timeout + 10)
     body, _, status_text = result.stdout.rpartition(STATUS_MARK)
     if result.exit_code == 0 and status_text.isdigit():
@@ -186,6 +186,14 @@ def python_in_pod(cluster: Cluster, pod: Pod, url: str, *, container: str | None
     else:
         type_name, _, message = result.stderr.strip().rpartition("\n")[-1].partition(": ")
         outcome = classify_python_error(type_name, message)
-    command = f"kubectl -n {pod.namespace} exec {pod.name} -c {container} -- python3 -c <urllib GET> {url}"
-    output = f"exit code {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    command = f"{_exec_prefix(pod, container)} python3 -c <urllib GET> {url}"
+    output = _process_output(result.exit_code, result.stdout, result.stderr)
     return _emit(ProbeResult(f"{pod.namespace}/{pod.name}[{container}] (python) -> {url}", command, output, outcome, body))
+
+
+def _exec_prefix(pod: Pod, container: str) -> str:
+    return f"kubectl -n {pod.namespace} exec {pod.name} -c {container} --"
+
+
+def _process_output(exit_code: int, stdout: str, stderr: str) -> str:
+    return f"exit code {exit_code}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"

@@ -8,7 +8,7 @@ from kubernetes import client
 from kubernetes.dynamic.exceptions import DynamicApiError
 from kubernetes.stream import stream
 
-from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod
+from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, selector_text
 from ..egress import ExternalDatabase
 from ..errors import MeshproofError
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
@@ -25,7 +25,6 @@ from .portforward import PortForward
 from .profiles import Platform
 from .resources import by_api_version, by_kind
 from .rollout import wait_rolled_out
-from .snapshot import selector_text
 from .teardown import tear_down
 from .waiting import delete_and_wait
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
-from ..cluster import Endpoint, MeshInfo
+from ..cluster import Endpoint, MeshInfo, selector_text
 from ..errors import ConfigError
-from .snapshot import ApiObject, Snapshot, name, namespace, selector_text
+from .snapshot import ApiObject, Snapshot, name, namespace
 
 #: gateway pod labels tried in order when the user names none
 DEFAULT_SELECTORS: dict[str, tuple[Mapping[str, str], ...]] = {

@@ -15,7 +15,8 @@ from typing import Any, Callable, Mapping
 
 from .pods import all_ready, is_ready, is_terminating, summary
 from .resources import by_api_version
-from .snapshot import ApiObject, labels, name, selector_text
+from ..cluster import selector_text
+from .snapshot import ApiObject, labels, name
 from .waiting import wait_until
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"

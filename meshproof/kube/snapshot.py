@@ -50,8 +50,3 @@ def namespace(obj: ApiObject) -> str:
 
 def name(obj: ApiObject) -> str:
     return (obj.get("metadata") or {}).get("name") or ""
-
-
-def selector_text(selector: Mapping[str, str]) -> str:
-    """Labels as the API's ``label_selector`` parameter takes them."""
-    return ",".join(f"{k}={v}" for k, v in selector.items())
