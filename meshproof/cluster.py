@@ -40,6 +40,11 @@ class Pod:
         return next(c for c in self.containers if c != PROXY_CONTAINER)
 
 
+def labels_match(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool:
+    """Every label of ``selector`` is among ``labels``; an empty selector matches everything."""
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
 def selector_text(selector: Mapping[str, str]) -> str:
     """Labels as ``kubectl -l`` and the API's ``label_selector`` take them."""
     return ",".join(f"{k}={v}" for k, v in selector.items())

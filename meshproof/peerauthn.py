@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from .cluster import labels_match
+
 UNSET, DISABLE, PERMISSIVE, STRICT = "UNSET", "DISABLE", "PERMISSIVE", "STRICT"
 MODES = (UNSET, DISABLE, PERMISSIVE, STRICT)
 DEFAULT_MODE = PERMISSIVE
@@ -37,7 +39,7 @@ def _match_labels(policy: Mapping[str, Any]) -> Mapping[str, str]:
 
 def _selects(policy: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     wanted = _match_labels(policy)
-    return bool(wanted) and all(labels.get(k) == v for k, v in wanted.items())
+    return bool(wanted) and labels_match(labels, wanted)
 
 
 def _has_selector(policy: Mapping[str, Any]) -> bool:

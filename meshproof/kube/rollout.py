@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from .pods import all_ready, is_ready, is_terminating, summary
 from .resources import by_api_version
-from ..cluster import selector_text
+from ..cluster import labels_match, selector_text
 from .snapshot import ApiObject, labels, name
 from .waiting import wait_until
 
@@ -52,7 +52,7 @@ def selected(deployments: list[ApiObject], selector: Mapping[str, str]) -> list[
     def template_labels(d: ApiObject) -> Mapping[str, str]:
         return labels(((d.get("spec") or {}).get("template") or {}))
 
-    return [d for d in deployments if all(template_labels(d).get(k) == v for k, v in selector.items())]
+    return [d for d in deployments if labels_match(template_labels(d), selector)]
 
 
 def rolled_out(deployment: ApiObject) -> bool:

@@ -1,6 +1,7 @@
 """``LocalCluster``: the backend contract over the embedded reference mesh."""
 from __future__ import annotations
 
+import functools
 import secrets
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ from typing import Any, Iterable, Mapping
 
 from .. import __version__
 from ..capabilities import FEATURES
-from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod
+from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, labels_match
 from ..database import service_names
 from ..egress import ExternalDatabase
 from ..errors import ConfigError, MeshproofError
@@ -24,13 +25,13 @@ from .envoy_config import GatewayBehaviour, SidecarBehaviour
 from .gateway import IngressGateway
 from .gateway_control import validate_gateway
 from .images import command_for
-from .injection import wants_sidecar
+from .injection import INJECTION_LABEL, REVISION_LABEL, wants_sidecar
 from .kubelet import Kubelet
 from .mariadb import MariaDB
 from .network import PodNetwork
 from .objects import Store, key_of
 from .probes import http_probes, rewrite, rewrite_requested
-from .processes import Process, Supervisor
+from .processes import IMPORT_ROOT, Process, Supervisor, tail
 from .sidecar import Sidecar
 
 #: set on every process of a run so a leak check can find them by run id
@@ -185,7 +186,7 @@ class LocalCluster(Cluster):
             shutil.rmtree(self.directory, ignore_errors=True)
 
     def mesh(self) -> MeshInfo:
-        labels = {"istio.io/rev": self.revision} if self.revision else {"istio-injection": "enabled"}
+        labels = {REVISION_LABEL: self.revision} if self.revision else {INJECTION_LABEL: "enabled"}
         return MeshInfo(
             profile="reference-mesh", version=f"meshproof {__version__} / Envoy {_envoy_version()}",
             platform="local", root_namespace=self.root_namespace, injection_labels=labels,
@@ -209,17 +210,19 @@ class LocalCluster(Cluster):
         self._reconcile()
 
     def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
-        removed = self.store.remove(kind, namespace or "", name)
-        if removed is None:
-            return
+        if self._forget(kind, name, namespace or ""):
+            self._reconcile()
+
+    def _forget(self, kind: str, name: str, namespace: str) -> bool:
+        """Remove an object, and a Namespace's objects with it, without a push: the caller pushes once."""
+        if self.store.remove(kind, namespace, name) is None:
+            return False
         if kind == "Deployment":
-            self._remove_pods_of(namespace or "", name)
+            self._remove_pods_of(namespace, name)
         if kind == "Namespace":
-            for obj_kind in ("Deployment", "Service", "ServiceAccount", "PeerAuthentication", "Secret", "Sidecar",
-                             "ServiceEntry", "Gateway", "VirtualService", "DestinationRule"):
-                for obj in list(self.store.of_kind(obj_kind, name)):
-                    self.delete(obj_kind, obj["metadata"]["name"], name, timeout=timeout)
-        self._reconcile()
+            for obj_kind, obj_name in self.store.in_namespace(name):
+                self._forget(obj_kind, obj_name, name)
+        return True
 
     # ------------------------------------------------------------ pods
 
@@ -275,7 +278,7 @@ class LocalCluster(Cluster):
         sidecar = Sidecar(local.netns, local.directory / "proxy",
                           node_id=f"sidecar~{view.ip}~{view.name}.{view.namespace}~{view.namespace}.svc.cluster.local",
                           cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
-        sidecar.install(self.supervisor, self.control.sidecar_config(view, self._views()),
+        sidecar.install(self.supervisor, self.control.sidecar_config(view, self.control.destinations(self._views())),
                         identity.chain_pem, identity.key_pem(), self.ca.cert_pem, local.directory / "istio-proxy.log",
                         app_probers=app_probers)
         local.sidecar = sidecar
@@ -287,7 +290,7 @@ class LocalCluster(Cluster):
         mounts = volumes.mount(self.store, local.view.namespace, pod_volumes, container, local.directory / "volumes")
         argv = [volumes.translate(arg, mounts)
                 for arg in command_for(container.get("image", ""), dict(container), ports[0] if ports else None)]
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "PYTHONPATH": str(Path(__file__).parents[2]),
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "PYTHONPATH": IMPORT_ROOT,
                "HOSTNAME": local.view.name}
         env.update(volumes.environment(self.store, local.view.namespace, container, mounts))
         if ports:
@@ -314,18 +317,19 @@ class LocalCluster(Cluster):
     def _reconcile(self) -> None:
         """Push hosts and sidecar configuration to every pod; unchanged files are not rewritten."""
         views = self._views()
+        destinations = self.control.destinations(views)
         for local in self.pods.values():
             host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
             if local.sidecar is not None:
-                local.sidecar.publish(self.control.sidecar_config(local.view, views))
+                local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
         if self.gateway is not None:  # Gateway, VirtualService, Secret and Service changes
-            self.gateway.reconcile(self.store, self.control, views)
+            self.gateway.reconcile(self.store, destinations)
 
     # ------------------------------------------------------------ contract
 
     def _matching(self, namespace: str, selector: Mapping[str, str]) -> list[LocalPod]:
         return [p for p in self.pods.values()
-                if p.view.namespace == namespace and all(p.view.labels.get(k) == v for k, v in selector.items())]
+                if p.view.namespace == namespace and labels_match(p.view.labels, selector)]
 
     def _ready(self, local: LocalPod) -> bool:
         """Running containers and sidecar, and the kubelet's readiness probes passing."""
@@ -341,9 +345,8 @@ class LocalCluster(Cluster):
             matching = self._matching(namespace, selector)
             if matching and all(self._ready(p) for p in matching):
                 return [p.pod for p in matching]
-            dead = [p for p in matching for proc in p.processes if not proc.alive()]
-            if dead:
-                proc = next(pr for pr in dead[0].processes if not pr.alive())
+            proc = next((proc for p in matching for proc in p.processes if not proc.alive()), None)
+            if proc is not None:
                 raise MeshproofError(f"{proc.name} exited with {proc.popen.returncode}: {proc.log_text(400).strip()}")
             if time.monotonic() > deadline:
                 probes = "; ".join(self.kubelet.describe(p.view.name) for p in matching)
@@ -371,11 +374,7 @@ class LocalCluster(Cluster):
 
     def logs(self, pod: Pod, container: str) -> str:
         local = self._local(pod)
-        path = local.directory / (f"{container}.log" if container != PROXY_CONTAINER else "istio-proxy.log")
-        try:
-            return path.read_text(errors="replace")[-20000:]
-        except FileNotFoundError:
-            return ""
+        return tail(local.directory / (f"{container}.log" if container != PROXY_CONTAINER else "istio-proxy.log"))
 
     def ingress_endpoint(self, port: int) -> Endpoint:
         if self.gateway is None:
@@ -411,6 +410,7 @@ class LocalCluster(Cluster):
         return found
 
 
+@functools.cache
 def _envoy_version() -> str:
     from importlib.metadata import version
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from ..cluster import labels_match
 from ..errors import ConfigError
 from ..pki import spiffe_id
 from .envoy_config import Destination, InboundPort, SidecarBehaviour, SidecarConfig
@@ -47,7 +48,7 @@ def _selects(service: Mapping[str, Any], pod: PodView) -> bool:
     return (
         bool(selector)
         and service["metadata"]["namespace"] == pod.namespace
-        and all(pod.labels.get(k) == v for k, v in selector.items())
+        and labels_match(pod.labels, selector)
     )
 
 
@@ -81,8 +82,12 @@ class ControlPlane:
     def policies(self) -> list[dict[str, Any]]:
         return list(self.store.of_kind("PeerAuthentication"))
 
-    def mtls_of(self, pod: PodView) -> EffectiveMtls:
-        policies = self.policies() if self.pushes_policies else pod.policies_at_start
+    def mtls_of(self, pod: PodView, policies: list[dict[str, Any]] | None = None) -> EffectiveMtls:
+        """``policies``: the stored ones when the caller already read them."""
+        if not self.pushes_policies:
+            policies = pod.policies_at_start
+        elif policies is None:
+            policies = self.policies()
         return effective_mtls(policies, root_namespace=self.root_namespace, namespace=pod.namespace, labels=pod.labels)
 
     # ------------------------------------------------------------ hosts
@@ -104,8 +109,8 @@ class ControlPlane:
 
     # ------------------------------------------------------------ sidecars
 
-    def sidecar_config(self, pod: PodView, pods: Iterable[PodView]) -> SidecarConfig:
-        pods = list(pods)
+    def sidecar_config(self, pod: PodView, destinations: list[Destination]) -> SidecarConfig:
+        """``destinations``: :meth:`destinations`, computed once for every proxy of a push."""
         mtls = self.mtls_of(pod)
         services = list(self.store.of_kind("Service"))
         http_ports = {
@@ -118,20 +123,18 @@ class ControlPlane:
             default_mode=mtls.mode,
             port_modes=dict(mtls.ports),
             inbound_ports=inbound,
-            destinations=self._destinations(services, pods),
+            destinations=destinations,
             registry_only=self._registry_only(pod.namespace),
             external=self._service_entries(pod.namespace),
             behaviour=self.behaviour,
         )
 
     def destinations(self, pods: Iterable[PodView]) -> list[Destination]:
-        """Every in-mesh Service port as a client proxy sees it (the ingress gateway's upstreams)."""
-        return self._destinations(list(self.store.of_kind("Service")), list(pods))
-
-    def _destinations(self, services: list[dict[str, Any]], pods: list[PodView]) -> list[Destination]:
+        """Every in-mesh Service port as client proxies (sidecars and the ingress gateway) see it."""
+        pods, policies = list(pods), self.policies()
         taken: set[tuple[str, int]] = set()
         destinations = []
-        for service in services:
+        for service in self.store.of_kind("Service"):
             fqdn = f"{service['metadata']['name']}.{service['metadata']['namespace']}.{CLUSTER_DOMAIN}"
             backends = [p for p in pods if _selects(service, p)]
             for port in (service.get("spec") or {}).get("ports") or []:
@@ -143,14 +146,11 @@ class ControlPlane:
                     taken.add((backend.ip, int(port["port"])))
                     endpoints.append((backend.ip, target))
                     # auto mTLS: originate only towards sidecars that do not DISABLE the port
-                    if backend.has_sidecar and self.mtls_of(backend).for_port(target) != DISABLE:
+                    if backend.has_sidecar and self.mtls_of(backend, policies).for_port(target) != DISABLE:
                         identities.add(spiffe_id(self.trust_domain, backend.namespace, backend.service_account))
                 if endpoints:
-                    destinations.append(Destination(
-                        fqdn=fqdn, port=int(port["port"]), addresses=tuple(ip for ip, _ in endpoints),
-                        endpoints=tuple(endpoints),
-                        identities=tuple(sorted(identities)),
-                    ))
+                    destinations.append(Destination(fqdn=fqdn, port=int(port["port"]), endpoints=tuple(endpoints),
+                                                    identities=tuple(sorted(identities))))
         return destinations
 
     def _registry_only(self, namespace: str) -> bool:

@@ -48,10 +48,14 @@ class Destination:
 
     fqdn: str
     port: int
-    addresses: tuple[str, ...]
     endpoints: tuple[tuple[str, int], ...]
     #: SPIFFE identities the server may present; empty means plaintext (no sidecar, or DISABLE)
     identities: tuple[str, ...] = ()
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """What a client dials: the endpoints' pod IPs (Services resolve headless-style)."""
+        return tuple(ip for ip, _ in self.endpoints)
 
     @property
     def cluster_name(self) -> str:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import secrets as tokens
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..cluster import Endpoint
 from ..pki import CertificateAuthority
 from . import host, portforward
-from .controlplane import ControlPlane, PodView
-from .envoy_config import GatewayBehaviour, GatewayConfig, gateway_clusters, gateway_listeners
+from .controlplane import PodView
+from .envoy_config import Destination, GatewayBehaviour, GatewayConfig, gateway_clusters, gateway_listeners
 from .gateway_control import gateway_config
 from .network import PodNetwork
 from .objects import Store
@@ -73,10 +73,10 @@ class IngressGateway:
         envoy.start(supervisor, directory / "istio-proxy.log")
         return cls(view, netns, directory, envoy)
 
-    def reconcile(self, store: Store, control: ControlPlane, pods: Iterable[PodView]) -> None:
-        """Serve what the stored Gateways, VirtualServices and Secrets say now."""
+    def reconcile(self, store: Store, destinations: list[Destination]) -> None:
+        """Serve what the stored Gateways, VirtualServices and Secrets say now, towards ``destinations``."""
         config, secrets = gateway_config(store, namespace=self.view.namespace, labels=self.view.labels,
-                                         destinations=control.destinations(pods), behaviour=self.envoy.behaviour)
+                                         destinations=destinations, behaviour=self.envoy.behaviour)
         self.envoy.publish(config, secrets)
 
     def endpoint(self, supervisor: Supervisor, port: int) -> Endpoint:

@@ -10,6 +10,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from ..cluster import labels_match
 from ..errors import ConfigError
 from .controlplane import CLUSTER_DOMAIN
 from .envoy_config import (
@@ -97,7 +98,7 @@ def read_credential(store: Store, namespace: str, name: str) -> Credential | Non
 
 def _selects(gateway: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     selector = (gateway.get("spec") or {}).get("selector") or {}
-    return all(labels.get(k) == v for k, v in selector.items())
+    return labels_match(labels, selector)
 
 
 def _host(name: str) -> str:

@@ -56,6 +56,11 @@ def write_etc(netns: str, name: str, content: str) -> None:
     """Per-namespace /etc files (hosts, resolv.conf) that ``ip netns exec`` bind-mounts."""
     directory = NETNS_ETC / netns
     directory.mkdir(parents=True, exist_ok=True)
+    try:
+        if (directory / name).read_text() == content:
+            return
+    except FileNotFoundError:
+        pass
     tmp = directory / f".{name}.tmp"
     tmp.write_text(content)
     os.chmod(tmp, 0o644)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import pymysql
 
 from ..errors import MeshproofError
-from . import host
+from . import host, processes
 from ..database import CLIENT_SUBJECT, DATABASE, Database, fresh_accounts, setup_script
 from ..pki import CertificateAuthority, write_private
 
@@ -222,12 +221,7 @@ class MariaDB:
 
     def stop(self) -> None:
         """Stop the server (TERM, then KILL) and remove its directory; safe to call twice."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            processes.stop(self.process, STOP_TIMEOUT)
         shutil.rmtree(self.directory, ignore_errors=True)
         self.database = None

@@ -6,9 +6,9 @@ import itertools
 from typing import Any, Iterator, Mapping
 
 from ..errors import ConfigError
+from ..manifests import CLUSTER_SCOPED
 
 Key = tuple[str, str, str]  # kind, namespace ("" if cluster-scoped), name
-CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
 _clock = itertools.count(1)
 
@@ -52,6 +52,10 @@ class Store:
         for (k, ns, _), obj in list(self._objects.items()):
             if k == kind and (namespace is None or ns == namespace):
                 yield obj
+
+    def in_namespace(self, namespace: str) -> list[tuple[str, str]]:
+        """(kind, name) of every object in ``namespace``, for a Namespace deletion's cascade."""
+        return [(kind, name) for kind, ns, name in self._objects if ns == namespace]
 
     def namespace_labels(self, namespace: str) -> dict[str, str]:
         ns = self.get("Namespace", "", namespace)

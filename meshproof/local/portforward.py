@@ -22,7 +22,7 @@ from pathlib import Path
 from ..cluster import Endpoint
 from ..errors import MeshproofError
 from .host import NETNS_RUN
-from .processes import Supervisor
+from .processes import IMPORT_ROOT, Supervisor
 
 CLONE_NEWNET = 0x40000000
 _CHUNK = 65536
@@ -32,9 +32,10 @@ def start(supervisor: Supervisor, netns: str, address: str, port: int, directory
           timeout: float = 10.0) -> Endpoint:
     """Start a forwarder to ``address:port`` inside ``netns``; return where it listens."""
     port_file = directory / f"port-forward-{port}.port"
-    argv = ["setpriv", "--pdeathsig", "KILL", "--", sys.executable, "-m", __name__,
+    # the Supervisor makes it die with the run; setns(2) later does not undo that
+    argv = [sys.executable, "-m", __name__,
             "--netns", netns, "--to", f"{address}:{port}", "--port-file", str(port_file)]
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": IMPORT_ROOT}
     process = supervisor.start(f"port-forward {netns} {address}:{port}", argv,
                                directory / f"port-forward-{port}.log", env=env)
     deadline = time.monotonic() + timeout

@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 
+#: what a child needs on PYTHONPATH to run one of meshproof's own modules or apps
+IMPORT_ROOT = str(Path(__file__).resolve().parents[2])
+
+
 @dataclass
 class Process:
     name: str
@@ -20,19 +24,29 @@ class Process:
         return self.popen.poll() is None
 
     def stop(self, grace: float = 2.0) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(grace)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        stop(self.popen, grace)
 
     def log_text(self, limit: int = 20000) -> str:
+        return tail(self.log, limit)
+
+
+def stop(popen: subprocess.Popen, grace: float) -> None:
+    """TERM, and KILL if it is still running after ``grace`` seconds."""
+    if popen.poll() is None:
+        popen.terminate()
         try:
-            return self.log.read_text(errors="replace")[-limit:]
-        except FileNotFoundError:
-            return ""
+            popen.wait(grace)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait()
+
+
+def tail(log: Path, limit: int = 20000) -> str:
+    """The end of a log, or "" when the process never wrote one."""
+    try:
+        return log.read_text(errors="replace")[-limit:]
+    except FileNotFoundError:
+        return ""
 
 
 _PR_SET_PDEATHSIG = 1

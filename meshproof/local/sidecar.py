@@ -14,7 +14,7 @@ from .envoy_config import (
     sidecar_clusters, sidecar_listeners, workload_secret,
 )
 from .probes import APP_PROBERS_ENV, STATUS_PORT
-from .processes import Process, Supervisor
+from .processes import IMPORT_ROOT, Process, Supervisor
 
 #: Istio's init container rules: inbound to 15006 except the agent's status port, outbound to 15001,
 #: the proxy's own uid exempt
@@ -121,7 +121,7 @@ class Sidecar(Envoy):
         It runs as root here (the interpreter is not readable by uid 1337); its calls to
         127.0.0.1 escape capture all the same.
         """
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(__file__).parents[2]),
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": IMPORT_ROOT,
                APP_PROBERS_ENV: json.dumps(dict(app_probers))}
         argv = host.netns_exec(self.netns, [sys.executable, "-m", "meshproof.local.apps.status_agent"])
         self.agent = supervisor.start(f"pilot-agent {self.node_id}", argv, log, env=env)

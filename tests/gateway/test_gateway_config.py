@@ -26,7 +26,7 @@ from meshproof.pki import CertificateAuthority, GatewayMaterial, trust_bundle
 HOST = "frontend.apps.example.com"
 CREDENTIAL, CREDENTIAL_NAMESPACE = "frontend-credential", "istio-system"
 LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
-ECHO = Destination("httpbin.shop.svc.cluster.local", 8080, ("10.244.0.9",), (("10.244.0.9", 8080),),
+ECHO = Destination("httpbin.shop.svc.cluster.local", 8080, (("10.244.0.9", 8080),),
                    ("spiffe://cluster.local/ns/shop/sa/httpbin",))
 
 
