@@ -23,7 +23,7 @@ from .ledger import Ledger, Ref
 from .pods import all_ready, is_ready, to_pod
 from .portforward import PortForward
 from .profiles import Platform
-from .resources import by_api_version, by_kind
+from .resources import by_api_version, by_kind, items
 from .rollout import wait_rolled_out
 from .teardown import tear_down
 from .waiting import delete_and_wait
@@ -82,9 +82,7 @@ class KubeCluster(Cluster):
 
     def pod_ready(self, namespace: str, selector: Mapping[str, str]) -> bool:
         """From the pods' Ready conditions, which the kubelet sets from their readiness probes."""
-        listing = by_api_version(self.dyn, "v1", "Pod").get(namespace=namespace,
-                                                              label_selector=selector_text(selector)).to_dict()
-        return all_ready(listing.get("items") or []) is not None
+        return all_ready(items(self.dyn, "v1", "Pod", namespace=namespace, label_selector=selector_text(selector))) is not None
 
     def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float,
              stdin: bytes | None = None) -> ExecResult:
@@ -137,8 +135,8 @@ class KubeCluster(Cluster):
         if self.platform.mesh.platform != "openshift":
             return None
         assert self.ingress is not None
-        listing = by_api_version(self.dyn, routes.API_VERSION, "Route").get(namespace=self.ingress.namespace)
-        return routes.route_address(listing.to_dict().get("items") or [], svc, service_port(svc, port))
+        listed = items(self.dyn, routes.API_VERSION, "Route", namespace=self.ingress.namespace)
+        return routes.route_address(listed, svc, service_port(svc, port))
 
     def _gateway_pod(self) -> dict:
         assert self.ingress is not None

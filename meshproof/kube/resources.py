@@ -19,6 +19,11 @@ def by_api_version(dyn: Any, api_version: str, kind: str) -> Any:
         raise ConfigError(f"the cluster does not serve {kind} in {api_version}") from None
 
 
+def items(dyn: Any, api_version: str, kind: str, **query: str) -> list[dict]:
+    """The objects of one listing (``namespace``, ``label_selector``, ...) as plain dicts."""
+    return by_api_version(dyn, api_version, kind).get(**query).to_dict().get("items") or []
+
+
 def by_kind(dyn: Any, kind: str) -> Any:
     """The preferred version of ``kind``, preferring core and Istio groups over others."""
     found = [r for r in dyn.resources.search(kind=kind)

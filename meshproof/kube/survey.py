@@ -5,6 +5,7 @@ from typing import Any
 
 from kubernetes import client
 
+from .resources import items
 from .snapshot import ApiObject, Snapshot, labels, name
 
 SMCP_CRD = "servicemeshcontrolplanes.maistra.io"
@@ -34,7 +35,7 @@ def _is_injector(hook: ApiObject) -> bool:
 
 
 def _list(dyn: Any, api_version: str, kind: str, **query: str) -> list[dict]:
-    items = dyn.resources.get(api_version=api_version, kind=kind).get(**query).to_dict().get("items") or []
-    for item in items:
+    listed = items(dyn, api_version, kind, **query)
+    for item in listed:
         item.get("metadata", {}).pop("managedFields", None)
-    return items
+    return listed
