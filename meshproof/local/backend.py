@@ -17,15 +17,16 @@ from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, 
 from ..database import service_names
 from ..egress import ExternalDatabase
 from ..errors import ConfigError, MeshproofError
+from ..meshconfig import MeshConfig, configmap as mesh_configmap, configmap_name
 from ..pki import CertificateAuthority
 from . import host, volumes
-from .controlplane import ControlPlane, PodView, validate_peer_authentication
+from .controlplane import ControlPlane, PodView
 from .defects import validate as validate_defects
 from .envoy_config import GatewayBehaviour, SidecarBehaviour
 from .gateway import IngressGateway
-from .gateway_control import validate_gateway
 from .images import command_for
 from .injection import INJECTION_LABEL, REVISION_LABEL, wants_sidecar
+from .kinds import admit, features as modelled_features
 from .kubelet import Kubelet
 from .mariadb import MariaDB
 from .network import PodNetwork
@@ -37,12 +38,8 @@ from .sidecar import Sidecar
 #: set on every process of a run so a leak check can find them by run id
 RUN_ENV = "MESHPROOF_RUN"
 
-#: what the reference mesh implements; a feature missing here makes a check skip as "not supported"
-LOCAL_FEATURES = frozenset({
-    "sidecar", "peer-authentication", "port-level-mtls", "mesh-wide-policy",
-    "ingress-gateway", "gateway-credential-sds",
-    "external-database", "egress-registry-only", "probe-rewrite",
-})
+#: what the reference mesh implements, from its kind table; a feature missing here makes a check skip as "not supported"
+LOCAL_FEATURES = modelled_features()
 
 
 @dataclass
@@ -83,6 +80,8 @@ class LocalCluster(Cluster):
         self.run_id = run_id
         self.defects = validate_defects(list(defects))
         self.revision = revision
+        #: where the mesh is installed (istiod, its mesh ConfigMap, the ingress gateway); the installed
+        #: MeshConfig starts with rootNamespace = this namespace and ``trust_domain``, then is read from the store
         self.root_namespace = root_namespace
         self.trust_domain = trust_domain
         self.poll_interval = poll_interval
@@ -92,7 +91,7 @@ class LocalCluster(Cluster):
         self.pods: dict[str, LocalPod] = {}
         self.kubelet = Kubelet(self.network.node)
         self.control = ControlPlane(
-            self.store, root_namespace=root_namespace, trust_domain=trust_domain,
+            self.store, mesh_configmap=(root_namespace, configmap_name(revision)),
             behaviour=SidecarBehaviour(
                 ignore_strict="sidecar-ignores-strict" in self.defects,
                 accept_any_client_cert="sidecar-accepts-any-client-cert" in self.defects,
@@ -117,8 +116,9 @@ class LocalCluster(Cluster):
         self.ca = CertificateAuthority.create(self.trust_domain, "meshproof reference mesh")
         self.network.create()
         self.kubelet.start()
-        # an installed mesh comes with its root namespace
+        # an installed mesh comes with its namespace and its mesh configuration
         self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.root_namespace}})
+        self.store.put(mesh_configmap(self.root_namespace, self.revision, MeshConfig(self.root_namespace, self.trust_domain)))
         self._start_gateway()
         return self
 
@@ -189,18 +189,15 @@ class LocalCluster(Cluster):
         labels = {REVISION_LABEL: self.revision} if self.revision else {INJECTION_LABEL: "enabled"}
         return MeshInfo(
             profile="reference-mesh", version=f"meshproof {__version__} / Envoy {_envoy_version()}",
-            platform="local", root_namespace=self.root_namespace, injection_labels=labels,
-            features=frozenset(f for f in LOCAL_FEATURES if f in FEATURES), trust_domain=self.trust_domain,
+            platform="local", root_namespace=self.control.root_namespace, injection_labels=labels,
+            features=frozenset(f for f in LOCAL_FEATURES if f in FEATURES), trust_domain=self.control.trust_domain,
         )
 
     # ------------------------------------------------------------ objects
 
     def apply(self, manifest: Manifest) -> None:
+        admit(manifest, self.control)  # meshproof.local.kinds: refused in one line, before anything is stored
         kind, namespace, name = key_of(manifest)
-        if kind == "PeerAuthentication":
-            validate_peer_authentication(manifest)
-        if kind == "Gateway":
-            validate_gateway(manifest)
         if kind != "Namespace" and namespace and self.store.get("Namespace", "", namespace) is None:
             raise ConfigError(f'namespaces "{namespace}" not found (applying {kind}/{name})')
         stored, previous = self.store.put(manifest)
