@@ -38,9 +38,6 @@ from .sidecar import Sidecar
 #: set on every process of a run so a leak check can find them by run id
 RUN_ENV = "MESHPROOF_RUN"
 
-#: what the reference mesh implements, from its kind table; a feature missing here makes a check skip as "not supported"
-LOCAL_FEATURES = modelled_features()
-
 
 @dataclass
 class LocalPod:
@@ -190,7 +187,8 @@ class LocalCluster(Cluster):
         return MeshInfo(
             profile="reference-mesh", version=f"meshproof {__version__} / Envoy {_envoy_version()}",
             platform="local", root_namespace=self.control.root_namespace, injection_labels=labels,
-            features=frozenset(f for f in LOCAL_FEATURES if f in FEATURES), trust_domain=self.control.trust_domain,
+            # from the kind table: a feature missing there makes a check skip as "not supported"
+            features=frozenset(f for f in modelled_features() if f in FEATURES), trust_domain=self.control.trust_domain,
         )
 
     # ------------------------------------------------------------ objects

@@ -9,6 +9,7 @@ projects) pass: their own API server decides.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigError
@@ -46,6 +47,10 @@ def validate(manifest: Mapping[str, Any]) -> None:
     """
     if not isinstance(manifest, Mapping) or not manifest.get("kind") or not manifest.get("apiVersion"):
         raise ConfigError(f"an object needs apiVersion and kind: {str(manifest)[:120]}")
+    try:  # what the API server receives: JSON, so map keys are strings (portLevelMtls {9080: ...} -> "9080")
+        manifest = json.loads(json.dumps(manifest))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{describe(manifest)} refused: not representable as JSON: {exc}") from None
     try:
         schema_errors = schemas.errors(manifest)
     except schemas.NotServed as exc:

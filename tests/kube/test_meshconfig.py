@@ -1,4 +1,4 @@
-"""The kube backend reads root namespace and trust domain from istiod's mesh ConfigMap, not from a guess."""
+"""The kube backend: root namespace and trust domain read from istiod's mesh ConfigMap; refused objects never sent."""
 from __future__ import annotations
 
 import pytest
@@ -40,3 +40,25 @@ def test_without_the_configmap_or_the_fields_istiods_defaults_apply():
 def test_a_mesh_that_is_not_meshconfig_is_one_line_naming_the_configmap():
     with pytest.raises(ConfigError, match=r"^ConfigMap istio-system/istio: data\.mesh: [^\n]*$"):
         read_mesh_config(dyn(cm("istio", "- a list\n")), "istio-system", None)
+
+
+def test_an_object_a_cluster_refuses_is_never_sent():
+    """Admission (meshproof.validation) runs on the kube backend too, before anything is applied."""
+    from meshproof.policies import peer_authentication
+
+    from .clusters import kube_cluster
+
+    class Recording:
+        sent: list = []
+
+        def server_side_apply(self, **kw):
+            self.sent.append(kw)
+
+    recording = Recording()
+    cluster = kube_cluster(FakeDynamic({"PeerAuthentication": recording}))
+    bad = peer_authentication("bookinfo", "strict")
+    with pytest.raises(ConfigError, match=r"^PeerAuthentication bookinfo/default refused: spec\.mtls\.mode: "):
+        cluster.apply(bad)
+    assert recording.sent == []
+    cluster.apply(peer_authentication("bookinfo", "STRICT"))
+    assert [kw["body"]["spec"] for kw in recording.sent] == [{"mtls": {"mode": "STRICT"}}]
