@@ -33,7 +33,8 @@ pytestmark = pytest.mark.skipif(SHARED is None, reason="../shared/istio/ (Istio'
 
 @pytest.fixture(scope="module")
 def crds() -> dict[tuple[str, str], dict[str, Any]]:
-    docs = [d for d in yaml.safe_load_all((SHARED / "crd-all.gen.yaml").read_text()) if d]
+    docs = [d for path in ("crd-all.gen.yaml", "servicemeshmembers.crd.yaml")
+            for d in yaml.safe_load_all((SHARED / path).read_text()) if d]
     return {(d["spec"]["group"], d["spec"]["names"]["kind"]): d for d in docs}
 
 
@@ -136,6 +137,12 @@ CASES = [
     ("service entry", obj("networking.istio.io/v1", "ServiceEntry", SE), False, None, False),
     ("service entry without hosts", obj("networking.istio.io/v1", "ServiceEntry", {"location": "MESH_EXTERNAL"}), True,
      "spec", False),
+    ("service entry duplicate port number", obj("networking.istio.io/v1", "ServiceEntry", {
+        **SE, "ports": [*SE["ports"], {"number": 3306, "name": "tcp-other", "protocol": "TCP"}]}), True,
+     "spec.ports", False),
+    ("service entry CIDR with DNS resolution", obj("networking.istio.io/v1", "ServiceEntry", {
+        **SE, "addresses": ["10.0.0.0/24"]}), True, "spec", False),
+    ("empty sidecar", obj("networking.istio.io/v1", "Sidecar", {}), True, "spec", True),
     ("sidecar REGISTRY_ONLY", obj("networking.istio.io/v1", "Sidecar", {"outboundTrafficPolicy": {"mode": "REGISTRY_ONLY"}}),
      False, None, False),
     ("sidecar lower-case mode", obj("networking.istio.io/v1", "Sidecar", {"outboundTrafficPolicy": {"mode": "registry_only"}}),
@@ -146,6 +153,9 @@ CASES = [
     ("authorization policy ALLOW", obj("security.istio.io/v1", "AuthorizationPolicy", {
         "action": "ALLOW", "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/b"]}}]}]}),
      False, None, False),
+    ("OSSM 2 ServiceMeshMember as meshproof.kube.adapt writes it (left to Maistra's API server)",
+     {"apiVersion": "maistra.io/v1", "kind": "ServiceMeshMember", "metadata": {"name": "default", "namespace": "ns"},
+      "spec": {"controlPlaneRef": {"name": "basic", "namespace": "istio-system"}}}, False, None, False),
 ]
 
 
@@ -169,7 +179,8 @@ def test_the_shipped_schemas_are_istios_served_versions_without_descriptions(crd
     spec = importlib.util.spec_from_file_location("extract", ROOT / "scripts" / "extract_istio_schemas.py")
     extract = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(extract)
-    assert extract.extract(list(crds.values())) == json.loads(json.dumps(dict(schemas.ISTIO_KINDS)))
+    istio = [crd for (group, _), crd in crds.items() if group.endswith("istio.io")]
+    assert extract.extract(istio) == json.loads(json.dumps(dict(schemas.ISTIO_KINDS)))
     assert "86c9f01fd735fb01d8192f5bcaf0d424afb7f14c" in schemas.ISTIO_SOURCE
 
 
@@ -200,3 +211,17 @@ def test_removed_versions_unknown_fields_and_bad_metadata_are_refused_in_one_lin
 def test_objects_of_groups_without_a_schema_here_are_left_to_their_api_server():
     validate({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
               "metadata": {"name": "r", "namespace": "n"}, "spec": {}})
+
+
+@pytest.mark.parametrize("spec, problem", [
+    ({"selector": SELECTOR, "portLevelMtls": {"http": {"mode": "STRICT"}}}, "type conversion error"),
+    ({"selector": SELECTOR, "portLevelMtls": {}}, "must have at least one element"),
+    ({"selector": SELECTOR, "portLevelMtls": {"0": {}}}, "port must be in range 1..65535"),
+    ({"portLevelMtls": {"80": {}}}, "mesh/namespace peer authentication cannot have port level mTLS"),
+    ({"selector": {"matchLabels": {"": "x"}}}, "empty key is not supported in selector"),
+])
+def test_istiods_webhook_refuses_on_its_own_what_older_crds_without_cel_let_through(spec, problem):
+    """istio/istio pkg/config/validation/validation.go ValidatePeerAuthentication and validateWorkloadSelector."""
+    from meshproof.validation import webhook
+
+    assert any(problem in text for _, text in webhook.peer_authentication(pa(spec)))

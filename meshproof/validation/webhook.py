@@ -74,8 +74,37 @@ def gateway(manifest: Mapping[str, Any]) -> Problems:
             yield f"{where}.tls", "server cannot have TLS settings for plain text HTTP ports"
 
 
+def service_entry(manifest: Mapping[str, Any]) -> Problems:
+    """ValidateServiceEntry: hosts, CIDR addresses only for NONE/STATIC resolution, unique port names and numbers."""
+    spec = manifest.get("spec") or {}
+    if not spec.get("hosts"):
+        yield "spec.hosts", "service entry must have at least one host"
+    if str(spec.get("resolution", "NONE")) not in ("NONE", "STATIC"):
+        for index, address in enumerate(spec.get("addresses") or []):
+            if "/" in str(address):
+                yield f"spec.addresses[{index}]", "CIDR addresses are allowed only for NONE/STATIC resolution types"
+    names: set[str] = set()
+    numbers: set[int] = set()
+    for index, port in enumerate(spec.get("ports") or []):
+        if port.get("name") in names:
+            yield f"spec.ports[{index}].name", f"service entry port name {port.get('name')!r} already defined"
+        if port.get("number") in numbers:
+            yield f"spec.ports[{index}].number", f"service entry port {port.get('number')} already defined"
+        names.add(port.get("name"))
+        numbers.add(port.get("number"))
+
+
+def sidecar(manifest: Mapping[str, Any]) -> Problems:
+    """ValidateSidecar: a Sidecar must configure something."""
+    spec = manifest.get("spec") or {}
+    if not any(spec.get(key) for key in ("egress", "ingress", "outboundTrafficPolicy", "inboundConnectionPool")):
+        yield "spec", "sidecar: empty configuration provided"
+
+
 #: (group, kind) -> the webhook's checks
 CHECKS: dict[tuple[str, str], Callable[[Mapping[str, Any]], Problems]] = {
     ("security.istio.io", "PeerAuthentication"): peer_authentication,
     ("networking.istio.io", "Gateway"): gateway,
+    ("networking.istio.io", "ServiceEntry"): service_entry,
+    ("networking.istio.io", "Sidecar"): sidecar,
 }
