@@ -10,6 +10,7 @@ lists exactly the checks each suite collects.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from meshproof.local.defects import DEFECTS
+from meshproof.errors import ConfigError
+from meshproof.local.defects import DEFECTS, MeshBehaviour, behaviour_of
 from meshproof.sslmode import VALID, SslMode
 from tests.suite_runner import run_pytest, run_suite
 
@@ -172,6 +174,20 @@ def test_every_defect_of_the_registry_is_caught_by_some_check():
     caught = {defect for suite in SUITES.values() for defect, checks in suite.caught_by.items() if checks}
     assert set(DEFECTS) - caught == set()
     assert caught - set(DEFECTS) == set(), "the table names defects the registry does not have"
+
+
+@pytest.mark.parametrize("name", sorted(DEFECTS))
+def test_each_defect_sets_the_flags_it_declares_and_no_other(name):
+    behaviour, healthy = behaviour_of([name]), MeshBehaviour()
+    changed = {(component, flag) for component, flags in DEFECTS[name].effect.items() for flag in flags}
+    for component in (f.name for f in dataclasses.fields(MeshBehaviour)):
+        mine, theirs = vars(getattr(behaviour, component)), vars(getattr(healthy, component))
+        assert {(component, f) for f in mine if mine[f] != theirs[f]} == {c for c in changed if c[0] == component}
+
+
+def test_an_unknown_defect_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match="unknown mesh defect sidecar-ignores-everything; known: "):
+        behaviour_of(["sidecar-ignores-everything"])
 
 
 def test_every_check_is_caught_by_some_defect():
