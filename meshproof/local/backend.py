@@ -93,6 +93,7 @@ class LocalCluster(Cluster):
         self.control = ControlPlane(
             self.store, root_namespace=root_namespace, trust_domain=trust_domain,
             behaviour=self.behaviour.sidecar, pushes_policies=self.behaviour.control_plane.pushes_policies,
+            mesh_policy_wins=self.behaviour.control_plane.mesh_policy_wins,
         )
         self.directory: Path | None = None
         self.ca: CertificateAuthority | None = None

@@ -70,12 +70,14 @@ def _is_http(port: Mapping[str, Any]) -> bool:
 
 class ControlPlane:
     def __init__(self, store: Store, *, root_namespace: str, trust_domain: str, behaviour: SidecarBehaviour,
-                 pushes_policies: bool = True) -> None:
+                 pushes_policies: bool = True, mesh_policy_wins: bool = False) -> None:
         self.store = store
         self.root_namespace = root_namespace
         self.trust_domain = trust_domain
         self.behaviour = behaviour
         self.pushes_policies = pushes_policies
+        #: a deliberate defect: a mesh-wide policy outranks the namespace's own (Istio ranks it below)
+        self.mesh_policy_wins = mesh_policy_wins
         #: DNS names outside the mesh (external database) -> address
         self.external_hosts: dict[str, str] = {}
 
@@ -88,7 +90,8 @@ class ControlPlane:
             policies = pod.policies_at_start
         elif policies is None:
             policies = self.policies()
-        return effective_mtls(policies, root_namespace=self.root_namespace, namespace=pod.namespace, labels=pod.labels)
+        return effective_mtls(policies, root_namespace=self.root_namespace, namespace=pod.namespace, labels=pod.labels,
+                              mesh_outranks_namespace=self.mesh_policy_wins)
 
     # ------------------------------------------------------------ hosts
 

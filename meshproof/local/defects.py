@@ -24,6 +24,8 @@ from .envoy_config import GatewayBehaviour, SidecarBehaviour
 class ControlPlaneBehaviour:
     #: PeerAuthentication changes reach running sidecars
     pushes_policies: bool = True
+    #: a mesh-wide PeerAuthentication outranks a namespace's own (Istio: the namespace's wins)
+    mesh_policy_wins: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ DEFECTS: dict[str, Defect] = {
                {"sidecar": {"accept_any_client_cert": True}}),
         Defect("control-plane-never-pushes", "PeerAuthentication changes never reach running sidecars",
                {"control_plane": {"pushes_policies": False}}),
+        Defect("control-plane-mesh-policy-wins",
+               "the control plane lets the mesh-wide PeerAuthentication overrule a namespace's own",
+               {"control_plane": {"mesh_policy_wins": True}}),
         Defect("sidecar-no-mtls-origination", "client sidecars send plaintext instead of originating mTLS",
                {"sidecar": {"no_mtls_origination": True}}),
         Defect("sidecar-certs-on-disk", "sidecars read their workload certificate and key from files, not SDS",
@@ -83,6 +88,17 @@ DEFECTS: dict[str, Defect] = {
                {"gateway": {"trust_any_ca": True}}),
         Defect("gateway-sds-never-reloads", "the ingress gateway keeps the first version of every credential Secret",
                {"gateway": {"sds_never_reloads": True}}),
+        Defect("gateway-serves-its-own-certificate",
+               "SIMPLE TLS servers of the ingress gateway present its mesh workload certificate, not the "
+               "credentialName Secret's",
+               {"gateway": {"simple_serves_workload_certificate": True}}),
+        Defect("gateway-sanitizes-client-cert",
+               "the ingress gateway never forwards the client certificate's details to the backend "
+               "(forwardClientCertDetails SANITIZE)",
+               {"gateway": {"sanitizes_client_cert": True}}),
+        Defect("gateway-ignores-min-protocol-version",
+               "the ingress gateway ignores a server's tls.minProtocolVersion and keeps accepting TLS 1.2",
+               {"gateway": {"ignores_min_protocol_version": True}}),
         Defect("sidecar-inspects-server-first-tcp",
                "client sidecars inspect outbound TCP for TLS, stalling server-first protocols such as MySQL",
                {"sidecar": {"inspect_server_first": True}}),
