@@ -54,8 +54,16 @@ def _oldest(policies: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 
 def effective_mtls(
-    policies: Iterable[Mapping[str, Any]], *, root_namespace: str, namespace: str, labels: Mapping[str, str]
+    policies: Iterable[Mapping[str, Any]], *, root_namespace: str, namespace: str, labels: Mapping[str, str],
+    mesh_outranks_namespace: bool = False,
 ) -> EffectiveMtls:
+    """The mode of a workload in ``namespace`` with ``labels``, and its port exceptions.
+
+    ``mesh_outranks_namespace`` is a deliberate defect of the reference mesh
+    (meshproof/local/defects.py): the mesh-wide policy is applied after the
+    namespace's, so it wins where Istio lets the namespace's win
+    (istio.io/latest/docs/concepts/security/#peer-authentication).
+    """
     policies = list(policies)
     mesh = _oldest([p for p in policies if p["metadata"]["namespace"] == root_namespace and not _has_selector(p)])
     ns = _oldest([p for p in policies if p["metadata"]["namespace"] == namespace and not _has_selector(p)])
@@ -64,7 +72,7 @@ def effective_mtls(
                         and _selects(p, labels)])
 
     mode = DEFAULT_MODE
-    for level in (mesh, ns, workload):
+    for level in ((ns, mesh, workload) if mesh_outranks_namespace else (mesh, ns, workload)):
         if level is not None:
             level_mode = _mode((level.get("spec") or {}).get("mtls"))
             if level_mode != UNSET:

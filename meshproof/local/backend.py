@@ -21,8 +21,7 @@ from ..meshconfig import MeshConfig, configmap as mesh_configmap, configmap_name
 from ..pki import CertificateAuthority
 from . import host, volumes
 from .controlplane import ControlPlane, PodView
-from .defects import validate as validate_defects
-from .envoy_config import GatewayBehaviour, SidecarBehaviour
+from .defects import behaviour_of
 from .gateway import IngressGateway
 from .images import command_for
 from .injection import INJECTION_LABEL, REVISION_LABEL, wants_sidecar
@@ -75,7 +74,7 @@ class LocalCluster(Cluster):
                  root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
                  poll_interval: float = 0.02) -> None:
         self.run_id = run_id
-        self.defects = validate_defects(list(defects))
+        self.behaviour = behaviour_of(defects)
         self.revision = revision
         #: where the mesh is installed (istiod, its mesh ConfigMap, the ingress gateway); the installed
         #: MeshConfig starts with rootNamespace = this namespace and ``trust_domain``, then is read from the store
@@ -89,14 +88,8 @@ class LocalCluster(Cluster):
         self.kubelet = Kubelet(self.network.node)
         self.control = ControlPlane(
             self.store, mesh_configmap=(root_namespace, configmap_name(revision)),
-            behaviour=SidecarBehaviour(
-                ignore_strict="sidecar-ignores-strict" in self.defects,
-                accept_any_client_cert="sidecar-accepts-any-client-cert" in self.defects,
-                no_mtls_origination="sidecar-no-mtls-origination" in self.defects,
-                inspect_server_first="sidecar-inspects-server-first-tcp" in self.defects,
-                certs_on_disk="sidecar-certs-on-disk" in self.defects,
-            ),
-            pushes_policies="control-plane-never-pushes" not in self.defects,
+            behaviour=self.behaviour.sidecar, pushes_policies=self.behaviour.control_plane.pushes_policies,
+            mesh_policy_wins=self.behaviour.control_plane.mesh_policy_wins,
         )
         self.directory: Path | None = None
         self.ca: CertificateAuthority | None = None
@@ -126,11 +119,7 @@ class LocalCluster(Cluster):
         self.gateway = IngressGateway.launch(
             network=self.network, supervisor=self.supervisor, ca=self.ca, trust_domain=self.trust_domain,
             namespace=self.root_namespace, directory=self.directory,
-            behaviour=GatewayBehaviour(
-                client_cert_optional="gateway-no-client-cert-required" in self.defects,
-                trust_any_ca="gateway-trusts-any-ca" in self.defects,
-                sds_never_reloads="gateway-sds-never-reloads" in self.defects,
-            ),
+            behaviour=self.behaviour.gateway,
         )
         gw = self.gateway
         assert gw.envoy.process is not None
@@ -150,7 +139,7 @@ class LocalCluster(Cluster):
         server_name, unlisted_name = service_names(namespace)
         netns, address = self.network.add_pod()
         server = MariaDB(self.directory, server_name, netns=netns,
-                         require_secure_transport="database-does-not-require-tls" not in self.defects)
+                         require_secure_transport=self.behaviour.database.require_secure_transport)
         self._databases[namespace] = (server, netns, (server_name, unlisted_name))
         try:
             database = server.start()
@@ -263,7 +252,7 @@ class LocalCluster(Cluster):
 
     def _rewrites_probes(self, template_meta: Mapping[str, Any]) -> bool:
         """Istio's injector points HTTP probes at the agent unless the pod opts out."""
-        return ("injector-does-not-rewrite-probes" not in self.defects
+        return (self.behaviour.injector.rewrites_probes
                 and rewrite_requested(template_meta.get("annotations")))
 
     def _inject(self, local: LocalPod, app_probers: Mapping[str, dict]) -> None:

@@ -57,12 +57,14 @@ def _is_http(port: Mapping[str, Any]) -> bool:
 
 class ControlPlane:
     def __init__(self, store: Store, *, mesh_configmap: tuple[str, str], behaviour: SidecarBehaviour,
-                 pushes_policies: bool = True) -> None:
+                 pushes_policies: bool = True, mesh_policy_wins: bool = False) -> None:
         """``mesh_configmap``: (namespace, name) of the ConfigMap istiod reads its MeshConfig from."""
         self.store = store
         self.mesh_configmap = mesh_configmap
         self.behaviour = behaviour
         self.pushes_policies = pushes_policies
+        #: a deliberate defect: a mesh-wide policy outranks the namespace's own (Istio ranks it below)
+        self.mesh_policy_wins = mesh_policy_wins
         #: DNS names outside the mesh (external database) -> address
         self.external_hosts: dict[str, str] = {}
 
@@ -98,7 +100,8 @@ class ControlPlane:
             policies = pod.policies_at_start
         elif policies is None:
             policies = self.policies()
-        return effective_mtls(policies, root_namespace=self.root_namespace, namespace=pod.namespace, labels=pod.labels)
+        return effective_mtls(policies, root_namespace=self.root_namespace, namespace=pod.namespace, labels=pod.labels,
+                              mesh_outranks_namespace=self.mesh_policy_wins)
 
     # ------------------------------------------------------------ hosts
 
