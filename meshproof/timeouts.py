@@ -26,6 +26,9 @@ class Timeouts:
     delete: float = 60.0
     #: how long reading one diagnostic through exec (a sidecar's Envoy config_dump) may take
     diagnostics: float = 30.0
+    #: how long a run waits for another run (or xdist worker) to release the cluster's shared state
+    #: (mesh-wide policies, Secrets in the gateway's namespace); see meshproof.kube.lease
+    shared_state: float = 900.0
 
     @classmethod
     def option_names(cls) -> list[str]:
