@@ -24,11 +24,12 @@ __all__ = ["KubeCluster", "connect", "sweep"]
 def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile: str | None = None,
             revision: str | None = None, ingress_namespace: str | None = None,
             ingress_selector: str | None = None, keep: bool = False,
-            image_registry: str | None = None, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> Cluster:
+            image_registry: str | None = None, timeouts: Timeouts = DEFAULT_TIMEOUTS,
+            allow_mesh_wide_changes: bool = False) -> Cluster:
     """Check that the cluster can run the suite, detect its mesh, and return the backend.
 
-    ``run_id`` is carried by the fixtures' labels and names; the backend tracks
-    what it applies, so it needs no run id of its own beyond error messages.
+    ``run_id`` is carried by the fixtures' labels and names; the backend stamps it
+    on what it creates and holds the run's Lease under it (meshproof.kube.lease).
     ``timeouts`` are the run's: cleanup at ``close()`` and diagnostics use them.
     """
     selector = parse_selector(ingress_selector) if ingress_selector else None
@@ -47,14 +48,15 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
     if ingress is None:
         raise PreflightError(f"no ingress gateway found: {describe_search(platform.mesh, ingress_namespace, selector)}"
                              "; pass --ingress-namespace / --ingress-selector")
-    return KubeCluster(api, dyn, platform, ingress, keep=keep, image_registry=image_registry, timeouts=timeouts)
+    return KubeCluster(api, dyn, platform, ingress, keep=keep, image_registry=image_registry, timeouts=timeouts,
+                       run_id=run_id, allow_mesh_wide_changes=allow_mesh_wide_changes).start()
 
 
-def sweep(context: str | None, kubeconfig: str | None) -> list[str]:
-    """Delete every object labelled as the suite's, of any run; returns what was deleted."""
+def sweep(context: str | None, kubeconfig: str | None, run_id: str | None = None) -> list[str]:
+    """Delete what meshproof created for ``run_id``, or for every run that is no longer alive; returns what was done."""
     api = api_client(context, kubeconfig)
     preflight.check_reachable(api)
-    return sweep_all(_dynamic(api))
+    return sweep_all(_dynamic(api), run_id=run_id)
 
 
 def _dynamic(api):

@@ -1,6 +1,7 @@
 """The backend contract over a real cluster, through the official ``kubernetes`` client."""
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from typing import Any, Iterable, Mapping
 
@@ -11,6 +12,7 @@ from kubernetes.stream import stream
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, selector_text
 from ..egress import ExternalDatabase
 from ..errors import MeshproofError
+from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_LABEL
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from . import diagnostics as diag
 from . import routes
@@ -19,11 +21,13 @@ from .database import ClusterDatabases
 from .client import one_line
 from .exec_stream import ExecError, exit_code, read_streams
 from .ingress import IngressGateway, container_port, node_addresses, outside_address, service_port
+from .lease import SHARED_STATE, Lease, run_lease_name
 from .ledger import Ledger, Ref
+from .ownership import Guard, is_mesh_wide, mark_created
 from .pods import all_ready, is_ready, to_pod
 from .portforward import PortForward
 from .profiles import Platform
-from .resources import by_api_version, by_kind, items
+from .resources import by_api_version, items
 from .rollout import wait_rolled_out
 from .teardown import tear_down
 from .waiting import delete_and_wait
@@ -40,7 +44,8 @@ class KubeCluster(Cluster):
 
     def __init__(self, api: client.ApiClient, dyn: Any, platform: Platform, ingress: IngressGateway | None,
                  *, keep: bool = False, image_registry: str | None = None,
-                 timeouts: Timeouts = DEFAULT_TIMEOUTS) -> None:
+                 timeouts: Timeouts = DEFAULT_TIMEOUTS, run_id: str = "local-test",
+                 allow_mesh_wide_changes: bool = False) -> None:
         self.api = api
         self.dyn = dyn
         self.platform = platform
@@ -54,27 +59,81 @@ class KubeCluster(Cluster):
         self._forwards: dict[int, PortForward] = {}
         self._databases = ClusterDatabases(self, delete_timeout=timeouts.delete)  # meshproof.kube.database
         self._closed = False
+        self.run_id = run_id
+        run_labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_LABEL: run_id}
+        root = platform.mesh.root_namespace
+        self.guard = Guard(dyn, root, run_labels, allow_mesh_wide_changes=allow_mesh_wide_changes)
+        #: namespaces every run shares: the mesh's root and the gateway's (meshproof.kube.lease)
+        self.shared_namespaces = {root, *([ingress.namespace] if ingress else [])}
+        self.shared_state = Lease(dyn, root, SHARED_STATE, run_id, run_labels)
+        self.run_lease = Lease(dyn, root, run_lease_name(run_id), run_id, run_labels)
+
+    def start(self) -> "KubeCluster":
+        """Announce the run (its Lease keeps ``make clean`` off its objects while it lives)."""
+        self.run_lease.acquire(timeout=self.timeouts.shared_state)
+        return self
 
     def mesh(self) -> MeshInfo:
-        return self.platform.mesh
+        """The platform's mesh, with where the selected ingress gateway's pods run and their labels."""
+        if self.ingress is None:
+            return self.platform.mesh
+        return dataclasses.replace(self.platform.mesh, ingress_namespace=self.ingress.namespace,
+                                   ingress_selector=dict(self.ingress.selector))
 
     def apply(self, manifest: Manifest) -> None:
+        """Create or update objects of this run only: server-side apply as ``meshproof``, never forcing.
+
+        The first apply of an object checks that it does not exist (meshproof.kube.ownership) and,
+        in a shared namespace, first takes the cluster's shared-state Lease (meshproof.kube.lease).
+        """
         for obj in self.adapter.adapt(manifest):
             ref = Ref.of(obj)
             resource = by_api_version(self.dyn, ref.api_version, ref.kind)
+            mark_created(obj)
+            if self.ledger.get(ref) is None:
+                if ref.namespace in self.shared_namespaces and not self.shared_state.held:
+                    self.shared_state.acquire(timeout=self.timeouts.shared_state)
+                try:
+                    self.guard.check_new(resource, obj, self.ledger)
+                except BaseException:
+                    self._release_shared_state_if_unused()
+                    raise
             try:
                 resource.server_side_apply(body=obj, namespace=ref.namespace or None,
-                                           field_manager=FIELD_MANAGER, force_conflicts=True)
+                                           field_manager=FIELD_MANAGER, force_conflicts=False)
             except DynamicApiError as exc:
+                self._release_shared_state_if_unused()
                 raise ApplyError(f"apply {ref.describe()}: {one_line(exc)}") from None
             self.ledger.record(obj)
 
     def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
+        """Delete an object this run applied; anything else is not the run's to delete and is left alone."""
         refs = self.ledger.find(kind, name, namespace)
-        resource = by_api_version(self.dyn, refs[0].api_version, kind) if refs else by_kind(self.dyn, kind)
+        if not refs:
+            return
+        resource = by_api_version(self.dyn, refs[0].api_version, kind)
         delete_and_wait(resource, name, namespace if resource.namespaced else None, timeout=timeout)
         for ref in refs:
             self.ledger.forget(ref)
+        for mirror in self.adapter.mirrors_of(namespace or "", name) if kind == "Secret" else []:
+            if self.ledger.get(mirror) is not None:
+                delete_and_wait(resource, mirror.name, mirror.namespace, timeout=timeout)
+                self.ledger.forget(mirror)
+        if is_mesh_wide({"apiVersion": refs[0].api_version, "kind": kind,
+                         "metadata": {"namespace": namespace or ""}}, self.platform.mesh.root_namespace):
+            self._restore_saved()
+        self._release_shared_state_if_unused()
+
+    def _restore_saved(self) -> None:
+        failures = self.guard.restore()
+        if failures:
+            raise MeshproofError(f"{failures[0]}" + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
+
+    def _release_shared_state_if_unused(self) -> None:
+        """Free the shared state once nothing of this run is left in it and nothing saved awaits restoring."""
+        if self.shared_state.held and not self.guard.saved and not any(
+                self.ledger.in_namespace(ns) for ns in self.shared_namespaces):
+            self.shared_state.release()
 
     def wait_ready(self, namespace: str, selector: Mapping[str, str], *, timeout: float) -> list[Pod]:
         """Pods of the Deployments' current rollout: a just re-applied Deployment's old pods never count."""
@@ -184,7 +243,13 @@ class KubeCluster(Cluster):
         for forward in self._forwards.values():
             forward.close()
         if self.keep:
+            self.run_lease.release()
             return
-        failures = tear_down(self.dyn, self.ledger, timeout=self.timeouts.delete).failures
+        try:
+            failures = tear_down(self.dyn, self.ledger, timeout=self.timeouts.delete).failures
+            failures += self.guard.restore()
+        finally:
+            self.shared_state.release()
+            self.run_lease.release()
         if failures:
             raise MeshproofError(f"cleanup left {len(failures)} objects ({failures[0]}); run `make clean`")

@@ -36,8 +36,12 @@ _MANAGE = ("create", "patch", "delete", "list", "watch")
 _MANAGED = (("", "namespaces"), ("", "secrets"), ("", "services"), ("", "serviceaccounts"),
             ("", "configmaps"), ("apps", "deployments"),
             *((crd.split(".", 1)[1], crd.split(".", 1)[0]) for crd in ISTIO_CRDS))
+#: the websocket exec and port-forward are upgraded GETs: since Kubernetes 1.30 (KEP-4006, streaming
+#: over websockets) the API server authorises them as ``get`` as well as ``create`` on the subresource
+_STREAMS = ("create", "get")
 _READ = ((("list", "watch"), "", "pods"), (("list", "watch"), "apps", "replicasets"), (("get",), "", "pods/log"),
-         (("create",), "", "pods/exec"), (("create",), "", "pods/portforward"),
+         (_STREAMS, "", "pods/exec"), (_STREAMS, "", "pods/portforward"),
+         (("create", "get", "update", "delete", "list", "watch"), "coordination.k8s.io", "leases"),
          (("list",), "", "events"), (("list",), "", "nodes"),
          (("list",), "apiextensions.k8s.io", "customresourcedefinitions"),
          (("list",), "admissionregistration.k8s.io", "mutatingwebhookconfigurations"))
