@@ -118,3 +118,12 @@ def test_ci_cluster_role_grants_everything_the_preflight_requires():
     missing = [a.describe() for a in (*REQUIRED, *OSSM2_REQUIRED, *OPENSHIFT_REQUIRED)
                if (a.verb, a.group, a.resource) not in granted]
     assert missing == []
+
+
+def test_a_create_only_exec_role_is_refused_up_front(tmp_path, fake_api):
+    """The websocket exec is an upgraded GET: Kubernetes 1.30+ also authorises ``get`` on pods/exec (KEP-4006)."""
+    fake_api.denied = {("get", "pods/exec")}
+    message = preflight_error(kubeconfig(tmp_path / "config", fake_api.url))
+    assert message == "no permission to get pods/exec (cluster-wide); grant manifests/rbac/ to the account running the suite"
+    asked = {(r["verb"], r["resource"], r.get("subresource")) for r in fake_api.reviews}
+    assert {("get", "pods", "portforward"), ("create", "pods", "portforward"), ("create", "pods", "exec")} <= asked
