@@ -27,7 +27,7 @@ from .ledger import Ledger, Ref
 from .ownership import Guard, is_mesh_wide, mark_created
 from .pods import all_ready, is_ready, to_pod
 from .portforward import PortForward
-from .profiles import Platform
+from .profiles import Platform, wait_member_ready
 from .reach import Reach, path_broken, stream_status, tcp_reachable
 from .resources import by_api_version, items
 from .rollout import wait_rolled_out
@@ -109,6 +109,8 @@ class KubeCluster(Cluster):
                 self._release_shared_state_if_unused()
                 raise ApplyError(f"apply {ref.describe()}: {one_line(exc)}") from None
             self.ledger.record(obj)
+            if ref.kind == "ServiceMeshMember":
+                wait_member_ready(resource, ref.namespace, ref.name, timeout=self.timeouts.workload_ready)
 
     def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
         """Delete an object this run applied; anything else is not the run's to delete and is left alone."""

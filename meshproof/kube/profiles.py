@@ -14,6 +14,7 @@ from ..capabilities import FEATURES
 from ..cluster import MeshInfo
 from ..errors import ConfigError
 from .snapshot import ApiObject, Snapshot, labels, name, namespace
+from .waiting import wait_until
 
 PROFILES = ("upstream", "revision", "ossm2", "ossm3", "ambient")
 
@@ -157,3 +158,24 @@ def _ossm3(snap: Snapshot) -> Platform:
         features=CLUSTER_FEATURES,
     )
     return Platform(mesh, revision="" if rev == "default" else rev)
+
+
+def member_ready(member: ApiObject) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (member.get("status") or {}).get("conditions") or [])
+
+
+def wait_member_ready(resource, namespace_: str, name_: str, *, timeout: float) -> None:
+    """Wait until OSSM 2 has joined the namespace to the mesh (the ServiceMeshMember's Ready condition).
+
+    Until then the namespace is not in the member roll, so the injector skips
+    its pods: a pod created earlier would run without a sidecar.
+    """
+    def describe(objs) -> str:
+        conditions = [f"{c.get('type')}={c.get('status')} {c.get('message', '')}".strip()
+                      for o in objs for c in (o.get("status") or {}).get("conditions") or []]
+        return "; ".join(conditions) or "no conditions yet"
+
+    wait_until(resource, lambda objs: True if objs and member_ready(objs[0]) else None, timeout=timeout,
+               what=f"ServiceMeshMember {namespace_}/{name_} Ready", describe=describe,
+               namespace=namespace_, field_selector=f"metadata.name={name_}")

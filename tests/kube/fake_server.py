@@ -57,6 +57,8 @@ class FakeKind:
 
     # -- reads --------------------------------------------------------------
     def get(self, name=None, namespace=None, label_selector=None, field_selector=None, **_):
+        for hook in self.server.on_read:
+            hook(self.kind)
         if name is not None:
             obj = self.server.objects.get(self._key(name, namespace))
             if obj is None:
@@ -157,6 +159,8 @@ class FakeServer:
         self.audit: list[tuple] = []
         #: every body applied, as sent
         self.sent: list[dict] = []
+        #: called with the kind before each read: a controller acting between reads
+        self.on_read: list = []
         self.resources = SimpleNamespace(get=self._resource)
         for obj in objects:
             self._resource(obj["apiVersion"], obj["kind"]).create(copy.deepcopy(obj), field_manager="kubectl-client-side-apply")
