@@ -40,10 +40,9 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
     snap = _survey(api, dyn)
     preflight.check_istio(snap)
     platform = detect(snap, profile=profile, revision=revision)
-    if platform.control_plane:
-        preflight.check_access(api, preflight.OSSM2_REQUIRED)
-    if platform.mesh.platform == "openshift":
-        preflight.check_access(api, preflight.OPENSHIFT_REQUIRED)
+    extra = preflight.profile_required(platform.mesh.profile)
+    if extra:
+        preflight.check_access(api, extra)
     ingress = find_ingress(snap, platform.mesh, in_namespace=ingress_namespace, selector=selector)
     if ingress is None:
         raise PreflightError(f"no ingress gateway found: {describe_search(platform.mesh, ingress_namespace, selector)}"

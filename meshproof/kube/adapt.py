@@ -17,7 +17,8 @@ from ..cluster import Manifest
 from ..run import MANAGED_BY_LABEL, RUN_LABEL
 from .ingress import IngressGateway
 from .ledger import Ledger, Ref
-from .profiles import OSSM2_MEMBER_LABEL, Platform
+from ..profiles import OSSM2_MEMBER_LABEL
+from .profiles import Platform
 from .snapshot import namespace as namespace_of
 
 INJECT_ANNOTATION = "sidecar.istio.io/inject"

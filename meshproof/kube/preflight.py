@@ -8,6 +8,7 @@ import urllib3
 from kubernetes import client
 
 from ..errors import PreflightError
+from ..profiles import PROFILES
 from .client import REQUEST_TIMEOUT, one_line
 from .snapshot import Snapshot
 
@@ -51,10 +52,13 @@ REQUIRED: tuple[Access, ...] = (
     *(Access(v, g, r) for g, r in _MANAGED for v in _MANAGE),
     *(Access(v, g, r) for verbs, g, r in _READ for v in verbs),
 )
-#: OpenShift Service Mesh 2 enrols namespaces through ServiceMeshMembers
-OSSM2_REQUIRED = tuple(Access(v, "maistra.io", "servicemeshmembers") for v in _MANAGE)
-#: on OpenShift the ingress gateway may be reached through a Route (meshproof.kube.routes)
-OPENSHIFT_REQUIRED = (Access("list", "route.openshift.io", "routes"),)
+
+
+def profile_required(profile: str) -> tuple[Access, ...]:
+    """What a profile needs beyond :data:`REQUIRED`, from its record (meshproof.profiles): OSSM 2 enrols
+    namespaces through ServiceMeshMembers; on OpenShift the gateway may be reached through a Route."""
+    record = PROFILES.get(profile)
+    return tuple(Access(v, g, r) for verbs, g, r in (record.rbac if record else ()) for v in verbs)
 
 
 def check_reachable(api: client.ApiClient) -> str:

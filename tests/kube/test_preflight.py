@@ -9,7 +9,8 @@ import yaml
 
 from meshproof.errors import PreflightError
 from meshproof.kube import connect, sweep
-from meshproof.kube.preflight import ISTIO_CRDS, OPENSHIFT_REQUIRED, OSSM2_REQUIRED, REQUIRED, check_istio
+from meshproof.kube.preflight import ISTIO_CRDS, REQUIRED, check_istio, profile_required
+from meshproof.profiles import PROFILES
 from meshproof.kube.snapshot import Snapshot
 
 from .fake_api import FakeApi, kubeconfig
@@ -115,7 +116,7 @@ def _granted() -> set[tuple[str, str, str]]:
 
 def test_ci_cluster_role_grants_everything_the_preflight_requires():
     granted = _granted()
-    missing = [a.describe() for a in (*REQUIRED, *OSSM2_REQUIRED, *OPENSHIFT_REQUIRED)
+    missing = [a.describe() for a in (*REQUIRED, *(x for p in PROFILES for x in profile_required(p)))
                if (a.verb, a.group, a.resource) not in granted]
     assert missing == []
 
