@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+from typing import Mapping
+
 from kubernetes.dynamic import DynamicClient
 
 from ..cluster import Cluster
@@ -15,6 +17,7 @@ from .client import api_client, one_line
 from .cluster import KubeCluster
 from .ingress import describe_search, find_ingress, parse_selector
 from .profiles import detect
+from .resources import by_api_version
 from .survey import take_snapshot
 from .sweep import sweep_all
 
@@ -25,21 +28,29 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
             revision: str | None = None, ingress_namespace: str | None = None,
             ingress_selector: str | None = None, keep: bool = False,
             image_registry: str | None = None, timeouts: Timeouts = DEFAULT_TIMEOUTS,
-            allow_mesh_wide_changes: bool = False) -> Cluster:
+            allow_mesh_wide_changes: bool = False, use_namespaces: Mapping[str, bool] | None = None) -> Cluster:
     """Check that the cluster can run the suite, detect its mesh, and return the backend.
 
     ``run_id`` is carried by the fixtures' labels and names; the backend stamps it
     on what it creates and holds the run's Lease under it (meshproof.kube.lease).
     ``timeouts`` are the run's: cleanup at ``close()`` and diagnostics use them.
+    ``use_namespaces`` maps each namespace prepared for ``--use-namespace`` to
+    whether its pods must be in the mesh: then access is asked where the run
+    will use it (:func:`preflight.use_namespace_required`) and the mesh ones
+    must carry the profile's injection label.
     """
     selector = parse_selector(ingress_selector) if ingress_selector else None
     api = api_client(context, kubeconfig)
     preflight.check_reachable(api)
-    preflight.check_access(api, preflight.REQUIRED)
+    preflight.check_access(api, preflight.DISCOVERY if use_namespaces else preflight.REQUIRED)
     dyn = _dynamic(api)
     snap = _survey(api, dyn)
     preflight.check_istio(snap)
     platform = detect(snap, profile=profile, revision=revision)
+    if use_namespaces:
+        preflight.check_access(api, preflight.use_namespace_required(use_namespaces, platform.mesh.root_namespace),
+                               hint=" (or the --use-namespace Roles of docs/kube.md)")
+        _check_prepared(dyn, use_namespaces, platform)
     extra = preflight.profile_required(platform.mesh.profile)
     if extra:
         preflight.check_access(api, extra)
@@ -56,6 +67,21 @@ def sweep(context: str | None, kubeconfig: str | None, run_id: str | None = None
     api = api_client(context, kubeconfig)
     preflight.check_reachable(api)
     return sweep_all(_dynamic(api), run_id=run_id)
+
+
+def _check_prepared(dyn, use_namespaces: Mapping[str, bool], platform) -> None:
+    """Each prepared namespace exists; the mesh ones carry the profile's injection label (one line if not)."""
+    from kubernetes.dynamic.exceptions import NotFoundError
+
+    for name, in_mesh in use_namespaces.items():
+        try:
+            namespace = by_api_version(dyn, "v1", "Namespace").get(name=name).to_dict()
+        except NotFoundError:
+            raise PreflightError(f"namespace {name} given with --use-namespace does not exist") from None
+        if in_mesh and not platform.control_plane:  # OSSM 2 enrols by ServiceMeshMember, not by label
+            problem = preflight.missing_injection(namespace, platform.mesh.injection_labels, platform.mesh.profile)
+            if problem:
+                raise PreflightError(problem)
 
 
 def _dynamic(api):
