@@ -12,7 +12,7 @@ from kubernetes.dynamic import DynamicClient
 from ..cluster import Cluster
 from ..errors import PreflightError
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
-from . import preflight
+from . import preflight, targets
 from .client import api_client, one_line
 from .cluster import KubeCluster
 from .ingress import describe_search, find_ingress, parse_selector
@@ -21,7 +21,7 @@ from .resources import by_api_version
 from .survey import take_snapshot
 from .sweep import sweep_all
 
-__all__ = ["KubeCluster", "connect", "sweep"]
+__all__ = ["KubeCluster", "connect", "sweep", "sweep_remembered"]
 
 
 def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile: str | None = None,
@@ -41,7 +41,7 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
     """
     selector = parse_selector(ingress_selector) if ingress_selector else None
     api = api_client(context, kubeconfig)
-    preflight.check_reachable(api)
+    kubernetes_version = preflight.check_reachable(api)
     preflight.check_access(api, preflight.DISCOVERY if use_namespaces else preflight.REQUIRED)
     dyn = _dynamic(api)
     snap = _survey(api, dyn)
@@ -58,8 +58,11 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
     if ingress is None:
         raise PreflightError(f"no ingress gateway found: {describe_search(platform.mesh, ingress_namespace, selector)}"
                              "; pass --ingress-namespace / --ingress-selector")
-    return KubeCluster(api, dyn, platform, ingress, keep=keep, image_registry=image_registry, timeouts=timeouts,
-                       run_id=run_id, allow_mesh_wide_changes=allow_mesh_wide_changes).start()
+    mesh = KubeCluster(api, dyn, platform, ingress, keep=keep, image_registry=image_registry, timeouts=timeouts,
+                       run_id=run_id, allow_mesh_wide_changes=allow_mesh_wide_changes)
+    mesh.kubernetes_version = kubernetes_version
+    targets.remember(targets.Target(run_id, context, kubeconfig))
+    return mesh.start()
 
 
 def sweep(context: str | None, kubeconfig: str | None, run_id: str | None = None) -> list[str]:
@@ -67,6 +70,15 @@ def sweep(context: str | None, kubeconfig: str | None, run_id: str | None = None
     api = api_client(context, kubeconfig)
     preflight.check_reachable(api)
     return sweep_all(_dynamic(api), run_id=run_id)
+
+
+def sweep_remembered() -> list[str]:
+    """``make clean`` with no cluster named: sweep each cluster an earlier run recorded (meshproof.kube.targets)."""
+    done: list[str] = []
+    for target in targets.remembered():
+        done += [f"{item} ({target.describe()})" for item in sweep(target.context, target.kubeconfig)]
+        targets.forget_cluster(target)
+    return done
 
 
 def _check_prepared(dyn, use_namespaces: Mapping[str, bool], platform) -> None:

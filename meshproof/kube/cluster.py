@@ -16,7 +16,7 @@ from ..errors import InfrastructureError, MeshproofError
 from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_LABEL
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from . import diagnostics as diag
-from . import routes
+from . import routes, targets
 from .adapt import Adapter
 from .database import ClusterDatabases
 from .client import REQUEST_TIMEOUT, one_line
@@ -64,6 +64,8 @@ class KubeCluster(Cluster):
         self.diagnostics_budget = diag.Budget(timeouts.diagnostics * diag.RUN_BUDGET_FAILURES)
         self._closed = False
         self.run_id = run_id
+        #: the API server's gitVersion, for the report (set by connect)
+        self.kubernetes_version = ""
         run_labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_LABEL: run_id}
         root = platform.mesh.root_namespace
         self.guard = Guard(dyn, root, run_labels, allow_mesh_wide_changes=allow_mesh_wide_changes)
@@ -295,5 +297,7 @@ class KubeCluster(Cluster):
         finally:
             self.shared_state.release()
             self.run_lease.release()
+        if not failures:
+            targets.forget(self.run_id)  # nothing left for make clean to find
         if failures:
             raise MeshproofError(f"cleanup left {len(failures)} objects ({failures[0]}); run `make clean`")

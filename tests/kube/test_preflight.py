@@ -128,3 +128,18 @@ def test_a_create_only_exec_role_is_refused_up_front(tmp_path, fake_api):
     assert message == "no permission to get pods/exec (cluster-wide); grant manifests/rbac/ to the account running the suite"
     asked = {(r["verb"], r["resource"], r.get("subresource")) for r in fake_api.reviews}
     assert {("get", "pods", "portforward"), ("create", "pods", "portforward"), ("create", "pods", "exec")} <= asked
+
+
+def test_make_clean_finds_the_cluster_a_killed_run_used(tmp_path, monkeypatch):
+    """Issue 12 item 11: the run records its context and kubeconfig; `make clean` needs neither again."""
+    from meshproof import sweep as clean
+    from meshproof.kube import targets
+
+    config = kubeconfig(tmp_path / "ci-kubeconfig", f"https://127.0.0.1:{closed_port()}")
+    targets.remember(targets.Target("dead01", None, str(config)))
+    swept = []
+    monkeypatch.setattr("meshproof.kube.sweep", lambda context, path, run_id=None: swept.append((context, path)) or ["x"])
+    monkeypatch.setattr("os.geteuid", lambda: 1000)  # the reference mesh's sweep is not under test here
+    assert clean.main([]) == 0
+    assert swept == [(None, str(config))]
+    assert targets.remembered() == []
