@@ -107,9 +107,13 @@ class Guard:
             existing = resource.get(name=ref.name, namespace=ref.namespace or None).to_dict()
         except NotFoundError:
             return
-        if not (created_by_meshproof(existing) and run_of(existing) == run_of(obj)):
-            raise ForeignObjectError(f"{ref.describe()} already exists and this run did not create it; "
-                                     "meshproof does not change it")
+        if created_by_meshproof(existing) and run_of(existing) == run_of(obj):
+            return
+        if created_by_meshproof(existing):
+            raise ForeignObjectError(f"{ref.describe()} was left by meshproof run {run_of(existing)}; "
+                                     "`make clean` removes it once that run is over")
+        raise ForeignObjectError(f"{ref.describe()} already exists and this run did not create it; "
+                                 "meshproof does not change it")
 
     def _clear_mesh_wide(self, ledger: Ledger) -> None:
         theirs = [p for p in items(self.dyn, *PEER_AUTHENTICATION, namespace=self.root)

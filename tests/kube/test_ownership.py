@@ -196,3 +196,15 @@ def test_a_dead_holders_lease_is_taken_over_once_it_expires():
     mesh.apply(mesh_wide())
     assert server.find("Lease", "istio-system", SHARED_STATE)["spec"]["holderIdentity"] == "abc123"
     mesh.close()
+
+
+def test_a_leftover_of_another_run_in_a_prepared_namespace_says_how_to_clear_it():
+    leftover = labelled({"apiVersion": "apps/v1", "kind": "Deployment",
+                         "metadata": {"name": "details", "namespace": "team-a-mesh"}}, "dead01")
+    leftover["metadata"]["annotations"] = {CREATED_BY: "dead01"}
+    mesh = kube_cluster(FakeServer([leftover]))
+    again = labelled({"apiVersion": "apps/v1", "kind": "Deployment",
+                      "metadata": {"name": "details", "namespace": "team-a-mesh"}})
+    with pytest.raises(MeshproofError, match=r"^Deployment team-a-mesh/details was left by meshproof run dead01; "
+                                             r"`make clean` removes it once that run is over$"):
+        mesh.apply(again)
