@@ -49,7 +49,7 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
     platform = detect(snap, profile=profile, revision=revision)
     if use_namespaces:
         preflight.check_access(api, preflight.use_namespace_required(use_namespaces, platform.mesh.root_namespace),
-                               hint=" (or the --use-namespace Roles of docs/kube.md)")
+                               hint="meshproof-use-namespace.yaml")
         _check_prepared(dyn, use_namespaces, platform)
     extra = preflight.profile_required(platform.mesh.profile)
     if extra:
