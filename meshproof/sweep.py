@@ -11,7 +11,7 @@ from .errors import MeshproofError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kube-context", default=os.environ.get("KUBE_CONTEXT") or None,
-                        help="also delete objects labelled managed-by=meshproof in this cluster")
+                        help="also delete what meshproof created in this cluster for runs that are over (default: the clusters earlier runs recorded)")
     parser.add_argument("--kubeconfig", default=None)
     parser.add_argument("--run-id", default=None, help="kube: only this run's objects (default: every dead run's)")
     args = parser.parse_args(argv)
