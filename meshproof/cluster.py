@@ -77,6 +77,10 @@ class MeshInfo:
     injection_labels: Mapping[str, str] = field(default_factory=lambda: {"istio-injection": "enabled"})
     features: frozenset[str] = frozenset()
     trust_domain: str = "cluster.local"
+    #: where the ingress gateway's pods run (its credentialName Secrets go there); "" means the root namespace
+    ingress_namespace: str = ""
+    #: the ingress gateway pods' labels; empty means Istio's default ``istio=ingressgateway``
+    ingress_selector: Mapping[str, str] = field(default_factory=dict)
 
 
 class Cluster(abc.ABC):

@@ -11,8 +11,9 @@ from .errors import MeshproofError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--kube-context", default=os.environ.get("KUBE_CONTEXT") or None,
-                        help="also delete objects labelled managed-by=meshproof in this cluster")
+                        help="also delete what meshproof created in this cluster for runs that are over (default: the clusters earlier runs recorded)")
     parser.add_argument("--kubeconfig", default=None)
+    parser.add_argument("--run-id", default=None, help="kube: only this run's objects (default: every dead run's)")
     args = parser.parse_args(argv)
     removed: list[str] = []
     try:
@@ -20,10 +21,17 @@ def main(argv: list[str] | None = None) -> int:
             from .local.host import sweep
 
             removed += sweep()
-        if args.kube_context:
+        if args.kube_context or args.kubeconfig:
             from . import kube
 
-            removed += kube.sweep(args.kube_context, args.kubeconfig)
+            removed += kube.sweep(args.kube_context, args.kubeconfig, args.run_id)
+        else:
+            from .kube.targets import remembered_any
+
+            if remembered_any():  # clusters earlier runs used, recorded with their kubeconfig
+                from . import kube
+
+                removed += kube.sweep_remembered()
     except MeshproofError as error:
         print(f"meshproof clean: {error}", file=sys.stderr)
         return 3

@@ -24,8 +24,12 @@ class Timeouts:
     consistently_window: float = 1.0
     #: how long deleting an object and seeing it gone may take
     delete: float = 60.0
-    #: how long reading one diagnostic through exec (a sidecar's Envoy config_dump) may take
+    #: how long reading the diagnostics of one failure (logs, Envoy config_dump through exec) may take in all;
+    #: a run spends at most four times this (meshproof.kube.diagnostics)
     diagnostics: float = 30.0
+    #: how long a run waits for another run (or xdist worker) to release the cluster's shared state
+    #: (mesh-wide policies, Secrets in the gateway's namespace); see meshproof.kube.lease
+    shared_state: float = 900.0
 
     @classmethod
     def option_names(cls) -> list[str]:

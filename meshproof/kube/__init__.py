@@ -6,38 +6,45 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Mapping
 
 from kubernetes.dynamic import DynamicClient
 
 from ..cluster import Cluster
 from ..errors import PreflightError
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
-from . import preflight
+from . import preflight, targets
 from .client import api_client, one_line
 from .cluster import KubeCluster
 from .ingress import describe_search, find_ingress, parse_selector
 from .meshconfig import read_mesh_config
 from .profiles import detect
+from .resources import by_api_version
 from .survey import take_snapshot
 from .sweep import sweep_all
 
-__all__ = ["KubeCluster", "connect", "sweep"]
+__all__ = ["KubeCluster", "connect", "sweep", "sweep_remembered"]
 
 
 def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile: str | None = None,
             revision: str | None = None, ingress_namespace: str | None = None,
             ingress_selector: str | None = None, keep: bool = False,
-            image_registry: str | None = None, timeouts: Timeouts = DEFAULT_TIMEOUTS) -> Cluster:
+            image_registry: str | None = None, timeouts: Timeouts = DEFAULT_TIMEOUTS,
+            allow_mesh_wide_changes: bool = False, use_namespaces: Mapping[str, bool] | None = None) -> Cluster:
     """Check that the cluster can run the suite, detect its mesh, and return the backend.
 
-    ``run_id`` is carried by the fixtures' labels and names; the backend tracks
-    what it applies, so it needs no run id of its own beyond error messages.
+    ``run_id`` is carried by the fixtures' labels and names; the backend stamps it
+    on what it creates and holds the run's Lease under it (meshproof.kube.lease).
     ``timeouts`` are the run's: cleanup at ``close()`` and diagnostics use them.
+    ``use_namespaces`` maps each namespace prepared for ``--use-namespace`` to
+    whether its pods must be in the mesh: then access is asked where the run
+    will use it (:func:`preflight.use_namespace_required`) and the mesh ones
+    must carry the profile's injection label.
     """
     selector = parse_selector(ingress_selector) if ingress_selector else None
     api = api_client(context, kubeconfig)
-    preflight.check_reachable(api)
-    preflight.check_access(api, preflight.REQUIRED)
+    kubernetes_version = preflight.check_reachable(api)
+    preflight.check_access(api, preflight.DISCOVERY if use_namespaces else preflight.REQUIRED)
     dyn = _dynamic(api)
     snap = _survey(api, dyn)
     preflight.check_istio(snap)
@@ -47,22 +54,53 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
                                    platform.control_plane[1] if platform.control_plane else platform.revision)
     platform = dataclasses.replace(platform, mesh=dataclasses.replace(
         platform.mesh, root_namespace=mesh_config.root_namespace, trust_domain=mesh_config.trust_domain))
-    if platform.control_plane:
-        preflight.check_access(api, preflight.OSSM2_REQUIRED)
-    if platform.mesh.platform == "openshift":
-        preflight.check_access(api, preflight.OPENSHIFT_REQUIRED)
+    if use_namespaces:
+        preflight.check_access(api, preflight.use_namespace_required(use_namespaces, platform.mesh.root_namespace),
+                               hint="meshproof-use-namespace.yaml")
+        _check_prepared(dyn, use_namespaces, platform)
+    extra = preflight.profile_required(platform.mesh.profile)
+    if extra:
+        preflight.check_access(api, extra)
     ingress = find_ingress(snap, platform.mesh, in_namespace=ingress_namespace, selector=selector)
     if ingress is None:
         raise PreflightError(f"no ingress gateway found: {describe_search(platform.mesh, ingress_namespace, selector)}"
                              "; pass --ingress-namespace / --ingress-selector")
-    return KubeCluster(api, dyn, platform, ingress, keep=keep, image_registry=image_registry, timeouts=timeouts)
+    mesh = KubeCluster(api, dyn, platform, ingress, keep=keep, image_registry=image_registry, timeouts=timeouts,
+                       run_id=run_id, allow_mesh_wide_changes=allow_mesh_wide_changes)
+    mesh.kubernetes_version = kubernetes_version
+    targets.remember(targets.Target(run_id, context, kubeconfig))
+    return mesh.start()
 
 
-def sweep(context: str | None, kubeconfig: str | None) -> list[str]:
-    """Delete every object labelled as the suite's, of any run; returns what was deleted."""
+def sweep(context: str | None, kubeconfig: str | None, run_id: str | None = None) -> list[str]:
+    """Delete what meshproof created for ``run_id``, or for every run that is no longer alive; returns what was done."""
     api = api_client(context, kubeconfig)
     preflight.check_reachable(api)
-    return sweep_all(_dynamic(api))
+    return sweep_all(_dynamic(api), run_id=run_id)
+
+
+def sweep_remembered() -> list[str]:
+    """``make clean`` with no cluster named: sweep each cluster an earlier run recorded (meshproof.kube.targets)."""
+    done: list[str] = []
+    for target in targets.remembered():
+        done += [f"{item} ({target.describe()})" for item in sweep(target.context, target.kubeconfig)]
+        targets.forget_cluster(target)
+    return done
+
+
+def _check_prepared(dyn, use_namespaces: Mapping[str, bool], platform) -> None:
+    """Each prepared namespace exists; the mesh ones carry the profile's injection label (one line if not)."""
+    from kubernetes.dynamic.exceptions import NotFoundError
+
+    for name, in_mesh in use_namespaces.items():
+        try:
+            namespace = by_api_version(dyn, "v1", "Namespace").get(name=name).to_dict()
+        except NotFoundError:
+            raise PreflightError(f"namespace {name} given with --use-namespace does not exist") from None
+        if in_mesh and not platform.control_plane:  # OSSM 2 enrols by ServiceMeshMember, not by label
+            problem = preflight.missing_injection(namespace, platform.mesh.injection_labels, platform.mesh.profile)
+            if problem:
+                raise PreflightError(problem)
 
 
 def _dynamic(api):

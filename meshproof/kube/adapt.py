@@ -2,7 +2,8 @@
 
 - Gateways select the ingress gateway actually found (AKS names it differently).
 - A Gateway's ``credentialName`` Secret must live in the gateway workload's
-  namespace: the Secret is mirrored there under a run-unique name.
+  namespace: the fixtures put it there; one applied beside the Gateway
+  instead is mirrored there under a run-unique name.
 - OpenShift Service Mesh 2 enrols namespaces with a ServiceMeshMember and
   injects pods annotated ``sidecar.istio.io/inject: "true"``.
 - Images can be pulled from a private registry mirror.
@@ -16,7 +17,8 @@ from ..cluster import Manifest
 from ..run import MANAGED_BY_LABEL, RUN_LABEL
 from .ingress import IngressGateway
 from .ledger import Ledger, Ref
-from .profiles import OSSM2_MEMBER_LABEL, Platform
+from ..profiles import OSSM2_MEMBER_LABEL
+from .profiles import Platform
 from .snapshot import namespace as namespace_of
 
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
@@ -83,6 +85,13 @@ class Adapter:
         return f"{self.image_registry}/{path}"
 
     def _adapt_gateway(self, gw: Manifest) -> Iterator[Manifest]:
+        """Select the gateway found; a credential kept beside the Gateway is mirrored to the gateway's pods.
+
+        Istio reads a plain ``credentialName`` from the namespace of the gateway
+        *proxy* (istio.io docs, "Secure Gateways"; ``pilot/pkg/model/credentials``
+        resolves it against the proxy's namespace), so a Secret already there is
+        left as named; only one applied in the Gateway's own namespace is copied.
+        """
         assert self.ingress is not None
         gw.setdefault("spec", {})["selector"] = dict(self.ingress.selector)
         namespace = namespace_of(gw)
@@ -91,13 +100,18 @@ class Adapter:
         for server in gw["spec"].get("servers") or []:
             tls = server.get("tls") or {}
             secret = tls.get("credentialName")
-            if not secret:
+            source = self.ledger.get(Ref("v1", "Secret", namespace, secret)) if secret else None
+            if source is None:
                 continue
             self._credentials.add((namespace, secret))
             tls["credentialName"] = self.mirror_name(namespace, secret)
-            source = self.ledger.get(Ref("v1", "Secret", namespace, secret))
-            if source is not None:
-                yield self._mirror(source)
+            yield self._mirror(source)
+
+    def mirrors_of(self, namespace: str, secret: str) -> list[Ref]:
+        """The copy made of a credential Secret, to delete with it."""
+        if (namespace, secret) not in self._credentials or self.ingress is None:
+            return []
+        return [Ref("v1", "Secret", self.ingress.namespace, self.mirror_name(namespace, secret))]
 
     def _mirror(self, secret: Manifest) -> Manifest:
         assert self.ingress is not None

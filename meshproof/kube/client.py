@@ -42,13 +42,33 @@ def one_line(exc: BaseException) -> str:
         except (ValueError, AttributeError, TypeError):
             pass
         if exc.status == 0:
-            return _squash(str(exc.reason))
+            return _handshake(str(exc.reason)) or _squash(str(exc.reason))
         return _squash(f"{exc.status} {exc.reason}" + (f": {message}" if message else ""))
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         return one_line(exc.reason)
-    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+    if isinstance(exc, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.PoolError)):
         return _squash(str(exc).split(": ", 1)[-1])
     return _squash(str(exc) or type(exc).__name__)
+
+
+def _handshake(text: str) -> str:
+    """A refused websocket upgrade without its header dump: ``403 Forbidden: <the Status message>``."""
+    if not text.startswith("Handshake status "):
+        return ""
+    parts = text.split(" -+-+- ")
+    status = parts[0][len("Handshake status "):]
+    message = ""
+    if len(parts) > 2:
+        body = parts[-1].strip()
+        if body[:2] in ("b'", 'b"'):
+            body = body[2:-1]
+        for text in (body, body.encode().decode("unicode_escape", "replace")):
+            try:
+                message = json.loads(text).get("message", "")
+                break
+            except (ValueError, AttributeError):
+                continue
+    return _squash(status + (f": {message}" if message else ""))
 
 
 def _squash(text: str) -> str:

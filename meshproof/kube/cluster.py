@@ -1,30 +1,36 @@
 """The backend contract over a real cluster, through the official ``kubernetes`` client."""
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from typing import Any, Iterable, Mapping
 
+import urllib3
 from kubernetes import client
 from kubernetes.dynamic.exceptions import DynamicApiError
 from kubernetes.stream import stream
 
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, selector_text
 from ..egress import ExternalDatabase
-from ..errors import MeshproofError
+from ..errors import InfrastructureError, MeshproofError
+from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_LABEL
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from ..validation import validate
 from . import diagnostics as diag
-from . import routes
+from . import routes, targets
 from .adapt import Adapter
 from .database import ClusterDatabases
-from .client import one_line
+from .client import REQUEST_TIMEOUT, one_line
 from .exec_stream import ExecError, exit_code, read_streams
 from .ingress import IngressGateway, container_port, node_addresses, outside_address, service_port
+from .lease import SHARED_STATE, Lease, run_lease_name
 from .ledger import Ledger, Ref
+from .ownership import Guard, is_mesh_wide, mark_created
 from .pods import all_ready, is_ready, to_pod
 from .portforward import PortForward
-from .profiles import Platform
-from .resources import by_api_version, by_kind, items
+from .profiles import Platform, wait_member_ready
+from .reach import Reach, path_broken, stream_status, tcp_reachable
+from .resources import by_api_version, items
 from .rollout import wait_rolled_out
 from .teardown import tear_down
 from .waiting import delete_and_wait
@@ -41,7 +47,8 @@ class KubeCluster(Cluster):
 
     def __init__(self, api: client.ApiClient, dyn: Any, platform: Platform, ingress: IngressGateway | None,
                  *, keep: bool = False, image_registry: str | None = None,
-                 timeouts: Timeouts = DEFAULT_TIMEOUTS) -> None:
+                 timeouts: Timeouts = DEFAULT_TIMEOUTS, run_id: str = "local-test",
+                 allow_mesh_wide_changes: bool = False) -> None:
         self.api = api
         self.dyn = dyn
         self.platform = platform
@@ -54,31 +61,91 @@ class KubeCluster(Cluster):
         self._core = client.CoreV1Api(api)
         self._forwards: dict[int, PortForward] = {}
         self._databases = ClusterDatabases(self, delete_timeout=timeouts.delete)  # meshproof.kube.database
+        self.reach = Reach()
+        self.diagnostics_budget = diag.Budget(timeouts.diagnostics * diag.RUN_BUDGET_FAILURES)
         self._closed = False
+        self.run_id = run_id
+        #: the API server's gitVersion, for the report (set by connect)
+        self.kubernetes_version = ""
+        run_labels = {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_LABEL: run_id}
+        root = platform.mesh.root_namespace
+        self.guard = Guard(dyn, root, run_labels, allow_mesh_wide_changes=allow_mesh_wide_changes)
+        #: namespaces every run shares: the mesh's root and the gateway's (meshproof.kube.lease)
+        self.shared_namespaces = {root, *([ingress.namespace] if ingress else [])}
+        self.shared_state = Lease(dyn, root, SHARED_STATE, run_id, run_labels)
+        self.run_lease = Lease(dyn, root, run_lease_name(run_id), run_id, run_labels)
+
+    def start(self) -> "KubeCluster":
+        """Announce the run (its Lease keeps ``make clean`` off its objects while it lives)."""
+        self.run_lease.acquire(timeout=self.timeouts.shared_state)
+        return self
 
     def mesh(self) -> MeshInfo:
-        return self.platform.mesh
+        """The platform's mesh, with where the selected ingress gateway's pods run and their labels."""
+        if self.ingress is None:
+            return self.platform.mesh
+        return dataclasses.replace(self.platform.mesh, ingress_namespace=self.ingress.namespace,
+                                   ingress_selector=dict(self.ingress.selector))
 
     def apply(self, manifest: Manifest) -> None:
+        """Create or update objects of this run only: server-side apply as ``meshproof``, never forcing.
+
+        The first apply of an object checks that it does not exist (meshproof.kube.ownership) and,
+        in a shared namespace, first takes the cluster's shared-state Lease (meshproof.kube.lease).
+        """
         objects = self.adapter.adapt(manifest)
         for obj in objects:  # refused as the API server and istiod would, before any of them is sent
             validate(obj)
         for obj in objects:
             ref = Ref.of(obj)
             resource = by_api_version(self.dyn, ref.api_version, ref.kind)
+            mark_created(obj)
+            if self.ledger.get(ref) is None:
+                if ref.namespace in self.shared_namespaces and not self.shared_state.held:
+                    self.shared_state.acquire(timeout=self.timeouts.shared_state)
+                try:
+                    self.guard.check_new(resource, obj, self.ledger)
+                except BaseException:
+                    self._release_shared_state_if_unused()
+                    raise
             try:
                 resource.server_side_apply(body=obj, namespace=ref.namespace or None,
-                                           field_manager=FIELD_MANAGER, force_conflicts=True)
+                                           field_manager=FIELD_MANAGER, force_conflicts=False)
             except DynamicApiError as exc:
+                self._release_shared_state_if_unused()
                 raise ApplyError(f"apply {ref.describe()}: {one_line(exc)}") from None
             self.ledger.record(obj)
+            if ref.kind == "ServiceMeshMember":
+                wait_member_ready(resource, ref.namespace, ref.name, timeout=self.timeouts.workload_ready)
 
     def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
+        """Delete an object this run applied; anything else is not the run's to delete and is left alone."""
         refs = self.ledger.find(kind, name, namespace)
-        resource = by_api_version(self.dyn, refs[0].api_version, kind) if refs else by_kind(self.dyn, kind)
+        if not refs:
+            return
+        resource = by_api_version(self.dyn, refs[0].api_version, kind)
         delete_and_wait(resource, name, namespace if resource.namespaced else None, timeout=timeout)
         for ref in refs:
             self.ledger.forget(ref)
+        for mirror in self.adapter.mirrors_of(namespace or "", name) if kind == "Secret" else []:
+            if self.ledger.get(mirror) is not None:
+                delete_and_wait(resource, mirror.name, mirror.namespace, timeout=timeout)
+                self.ledger.forget(mirror)
+        if is_mesh_wide({"apiVersion": refs[0].api_version, "kind": kind,
+                         "metadata": {"namespace": namespace or ""}}, self.platform.mesh.root_namespace):
+            self._restore_saved()
+        self._release_shared_state_if_unused()
+
+    def _restore_saved(self) -> None:
+        failures = self.guard.restore()
+        if failures:
+            raise MeshproofError(f"{failures[0]}" + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
+
+    def _release_shared_state_if_unused(self) -> None:
+        """Free the shared state once nothing of this run is left in it and nothing saved awaits restoring."""
+        if self.shared_state.held and not self.guard.saved and not any(
+                self.ledger.in_namespace(ns) for ns in self.shared_namespaces):
+            self.shared_state.release()
 
     def wait_ready(self, namespace: str, selector: Mapping[str, str], *, timeout: float) -> list[Pod]:
         """Pods of the Deployments' current rollout: a just re-applied Deployment's old pods never count."""
@@ -90,13 +157,17 @@ class KubeCluster(Cluster):
 
     def exec(self, pod: Pod, container: str, argv: Iterable[str], *, timeout: float,
              stdin: bytes | None = None) -> ExecResult:
+        """Run through the exec websocket; a broken path to the kubelet is an InfrastructureError, once for the run."""
+        self.reach.check()
         command = tuple(argv)
         what = f"exec {shlex.join(command)} in {pod.namespace}/{pod.name}/{container}"
         try:
             ws = stream(self._core.connect_get_namespaced_pod_exec, pod.name, pod.namespace,
                         container=container, command=list(command), stdin=stdin is not None, stdout=True,
-                        stderr=True, tty=False, _preload_content=False)
+                        stderr=True, tty=False, _preload_content=False, _request_timeout=timeout)
         except client.ApiException as exc:
+            if path_broken(stream_status(exc)):
+                raise self.reach.broken(what, exc) from None
             raise ExecError(f"{what}: {one_line(exc)}") from None
         try:
             if stdin is not None:
@@ -107,18 +178,33 @@ class KubeCluster(Cluster):
             ws.close()
         return ExecResult(command, exit_code(streams.status, what=what), streams.stdout, streams.stderr)
 
-    def proxy_admin(self, pod: Pod, path: str) -> str:
+    def proxy_admin(self, pod: Pod, path: str, *, timeout: float | None = None) -> str:
         """The sidecar's Envoy admin through pilot-agent: proxy images ship neither curl nor a shell."""
         result = self.exec(pod, PROXY_CONTAINER, ["pilot-agent", "request", "GET", path.lstrip("/")],
-                           timeout=self.timeouts.diagnostics)
+                           timeout=timeout or self.timeouts.diagnostics)
         if result.exit_code != 0:
             raise MeshproofError(f"Envoy admin {path} in {pod.namespace}/{pod.name}: {one_line(result.stderr)}")
         return result.stdout
 
-    def logs(self, pod: Pod, container: str) -> str:
-        return self._core.read_namespaced_pod_log(pod.name, pod.namespace, container=container)
+    def logs(self, pod: Pod, container: str, *, timeout: float | None = None) -> str:
+        """A container's log, through the kubelet; an unanswering kubelet is an InfrastructureError, once for the run."""
+        self.reach.check()
+        try:
+            return self._core.read_namespaced_pod_log(pod.name, pod.namespace, container=container,
+                                                      _request_timeout=timeout or self.timeouts.diagnostics)
+        except client.ApiException as exc:
+            if path_broken(exc.status or 0):
+                raise self.reach.broken(f"logs of {pod.namespace}/{pod.name}/{container}", exc) from None
+            raise
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise self.reach.broken(f"logs of {pod.namespace}/{pod.name}/{container}", exc) from None
 
     def ingress_endpoint(self, port: int) -> Endpoint:
+        """The gateway's outside address if a TCP connection to it opens, else a port-forward that works.
+
+        Neither reachable is an InfrastructureError naming both causes: a probe must
+        never meet a refused node port or a dead tunnel and call it the mesh's doing.
+        """
         if self.ingress is None:
             raise MeshproofError("this run found no ingress gateway")
         if port in self._forwards:
@@ -127,12 +213,24 @@ class KubeCluster(Cluster):
         svc_dict = self.api.sanitize_for_serialization(svc)
         nodes = self.api.sanitize_for_serialization(self._core.list_node().items)
         found = outside_address(svc_dict, port, node_addresses(nodes)) or self._route_address(svc_dict, port)
-        if found:
-            return found
+        unreachable = tcp_reachable(found, timeout=self.timeouts.request) if found else "no outside address"
+        if not unreachable:
+            return found  # type: ignore[return-value]
         pod = self._gateway_pod()
         target = container_port(service_port(svc_dict, port), pod)
-        self._forwards[port] = PortForward(self.api, self.ingress.namespace, pod["metadata"]["name"], target)
-        return self._forwards[port].endpoint
+        forward = PortForward(self.api, self.ingress.namespace, pod["metadata"]["name"], target)
+        try:
+            forward.check()
+        except InfrastructureError as exc:
+            forward.close()
+            raise InfrastructureError(f"the suite cannot reach the ingress gateway {self.ingress.describe()} port "
+                                      f"{port}: {unreachable}; port-forward: {exc}") from None
+        self._forwards[port] = forward
+        return forward.endpoint
+
+    def machinery_fault(self) -> str | None:
+        """Why the suite could not reach pods or the gateway during this run, if it could not; else None."""
+        return self.reach.cause or next((f.failure for f in self._forwards.values() if f.failure), None)
 
     def _route_address(self, svc: dict, port: int) -> Endpoint | None:
         """On OpenShift the router is the way in when the gateway Service has no outside address."""
@@ -162,23 +260,30 @@ class KubeCluster(Cluster):
     # --- end external database -------------------------------------------------
 
     def diagnostics(self, namespace: str) -> dict[str, str]:
+        """Pods, events, applied YAML, logs and Envoy pages, within one budget per failure and per run.
+
+        Reads stop at the first unreachable kubelet (said once) or when the
+        budget is spent: :attr:`timeouts.diagnostics <meshproof.timeouts.Timeouts.diagnostics>`
+        seconds per failure, :data:`~meshproof.kube.diagnostics.RUN_BUDGET_FAILURES` times that per run.
+        """
+        budget = self.diagnostics_budget.for_failure(self.timeouts.diagnostics)
         try:
-            raw = self.api.sanitize_for_serialization(self._core.list_namespaced_pod(namespace).items)
+            raw = self.api.sanitize_for_serialization(
+                self._core.list_namespaced_pod(namespace, _request_timeout=REQUEST_TIMEOUT).items)
         except Exception as exc:  # noqa: BLE001 - diagnostics never raise
             return {"pods": f"unavailable: {one_line(exc)}"}
         pods = [to_pod(p) for p in raw]
         out = {
             "pods": diag.describe_pods(raw),
             "events": diag.safely(lambda: diag.describe_events(self.api.sanitize_for_serialization(
-                self._core.list_namespaced_event(namespace).items))),
+                self._core.list_namespaced_event(namespace, _request_timeout=REQUEST_TIMEOUT).items))),
             "applied.yaml": diag.applied_yaml(self.ledger.in_namespace(namespace)),
         }
-        for pod in pods:
-            for container in pod.containers:
-                out[f"logs/{pod.name}/{container}"] = diag.safely(lambda: self.logs(pod, container))
-        for pod in diag.proxied(pods):
-            for page in diag.ENVOY_PAGES:
-                out[f"envoy/{pod.name}/{page}"] = diag.safely(lambda: self.proxy_admin(pod, page))
+        reads = [(f"logs/{pod.name}/{container}", lambda t, p=pod, c=container: self.logs(p, c, timeout=t))
+                 for pod in pods for container in pod.containers]
+        reads += [(f"envoy/{pod.name}/{page}", lambda t, p=pod, g=page: self.proxy_admin(p, g, timeout=t))
+                  for pod in diag.proxied(pods) for page in diag.ENVOY_PAGES]
+        out.update(budget.read_all(reads, reach=self.reach))
         return out
 
     def close(self) -> None:
@@ -188,7 +293,15 @@ class KubeCluster(Cluster):
         for forward in self._forwards.values():
             forward.close()
         if self.keep:
+            self.run_lease.release()
             return
-        failures = tear_down(self.dyn, self.ledger, timeout=self.timeouts.delete).failures
+        try:
+            failures = tear_down(self.dyn, self.ledger, timeout=self.timeouts.delete).failures
+            failures += self.guard.restore()
+        finally:
+            self.shared_state.release()
+            self.run_lease.release()
+        if not failures:
+            targets.forget(self.run_id)  # nothing left for make clean to find
         if failures:
             raise MeshproofError(f"cleanup left {len(failures)} objects ({failures[0]}); run `make clean`")

@@ -15,13 +15,13 @@ from typing import Any, Protocol
 
 from websocket import ABNF, WebSocketConnectionClosedException, WebSocketTimeoutException
 
-from ..errors import MeshproofError
+from ..errors import InfrastructureError
 
 STDOUT, STDERR, STATUS = 1, 2, 3
 
 
-class ExecError(MeshproofError):
-    """The command could not be run or did not finish: there is no exit code to report."""
+class ExecError(InfrastructureError):
+    """The command could not be run or did not finish: there is no exit code to report, and no verdict."""
 
 
 class FrameSource(Protocol):

@@ -10,14 +10,8 @@ from typing import Iterable, Mapping
 
 from ..cluster import Endpoint, MeshInfo, selector_text
 from ..errors import ConfigError
+from ..profiles import DEFAULT_INGRESS_SELECTORS, PLATFORM_INGRESS, PROFILES
 from .snapshot import ApiObject, Snapshot, name, namespace
-
-#: gateway pod labels tried in order when the user names none
-DEFAULT_SELECTORS: dict[str, tuple[Mapping[str, str], ...]] = {
-    "aks": ({"istio": "aks-istio-ingressgateway-external"}, {"istio": "aks-istio-ingressgateway-internal"}),
-}
-FALLBACK_SELECTORS: tuple[Mapping[str, str], ...] = ({"istio": "ingressgateway"},)
-_PREFERRED_NAMESPACES = ("istio-ingress", "aks-istio-ingress")
 
 
 @dataclass(frozen=True)
@@ -41,13 +35,14 @@ def parse_selector(text: str) -> dict[str, str]:
 
 def _wanted_selectors(mesh: MeshInfo, selector: Mapping[str, str] | None) -> tuple[Mapping[str, str], ...]:
     """The user's selector, or the gateway labels usual on the mesh's platform."""
-    return (selector,) if selector else DEFAULT_SELECTORS.get(mesh.platform, FALLBACK_SELECTORS)
+    return (selector,) if selector else PLATFORM_INGRESS.get(mesh.platform, DEFAULT_INGRESS_SELECTORS)
 
 
 def find_ingress(snap: Snapshot, mesh: MeshInfo, *, in_namespace: str | None = None,
                  selector: Mapping[str, str] | None = None) -> IngressGateway | None:
     wanted = _wanted_selectors(mesh, selector)
-    preferred = (mesh.root_namespace, *_PREFERRED_NAMESPACES)
+    record = PROFILES.get(mesh.profile)
+    preferred = (mesh.root_namespace, *(record.ingress_namespaces if record else ()))
     for sel in wanted:
         found = [s for s in snap.gateway_services
                  if _selects(s, sel) and in_namespace in (None, namespace(s))]

@@ -25,9 +25,17 @@ def summary(pod: ApiObject) -> str:
     return f"{name(pod)} {phase} {ready}" + (f" ({'; '.join(waiting)})" if waiting else "")
 
 
+def containers(pod: ApiObject) -> tuple[str, ...]:
+    """The pod's containers, native sidecars included: init containers with ``restartPolicy: Always``
+    run beside the others (Kubernetes 1.29+, KEP-753), and Istio 1.27+ injects ``istio-proxy`` as one
+    by default (``ENABLE_NATIVE_SIDECARS``)."""
+    spec = pod.get("spec") or {}
+    native = [c["name"] for c in spec.get("initContainers") or [] if c.get("restartPolicy") == "Always"]
+    return (*(c["name"] for c in spec.get("containers") or []), *native)
+
+
 def to_pod(pod: ApiObject) -> Pod:
-    containers = tuple(c["name"] for c in (pod.get("spec") or {}).get("containers") or [])
-    return Pod(namespace(pod), name(pod), dict(labels(pod)), containers, (pod.get("status") or {}).get("podIP") or "")
+    return Pod(namespace(pod), name(pod), dict(labels(pod)), containers(pod), (pod.get("status") or {}).get("podIP") or "")
 
 
 def all_ready(pods: list[ApiObject]) -> list[ApiObject] | None:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 import urllib3
 from kubernetes import client
 
 from ..errors import PreflightError
+from ..profiles import PROFILES
 from .client import REQUEST_TIMEOUT, one_line
 from .snapshot import Snapshot
 
@@ -27,30 +29,66 @@ class Access:
     verb: str
     group: str
     resource: str
+    #: where: "" asks cluster-wide, a name asks in that namespace only (what a RoleBinding grants)
+    namespace: str = ""
 
     def describe(self) -> str:
-        return f"{self.verb} {self.resource}{'.' + self.group if self.group else ''} (cluster-wide)"
+        where = f"in namespace {self.namespace}" if self.namespace else "(cluster-wide)"
+        return f"{self.verb} {self.resource}{'.' + self.group if self.group else ''} {where}"
+
+    def within(self, namespace: str) -> "Access":
+        return Access(self.verb, self.group, self.resource, namespace)
 
 
-_MANAGE = ("create", "patch", "delete", "list", "watch")
-_MANAGED = (("", "namespaces"), ("", "secrets"), ("", "services"), ("", "serviceaccounts"),
-            ("", "configmaps"), ("apps", "deployments"),
-            *((crd.split(".", 1)[1], crd.split(".", 1)[0]) for crd in ISTIO_CRDS))
-_READ = ((("list", "watch"), "", "pods"), (("list", "watch"), "apps", "replicasets"), (("get",), "", "pods/log"),
-         (("create",), "", "pods/exec"), (("create",), "", "pods/portforward"),
-         (("list",), "", "events"), (("list",), "", "nodes"),
-         (("list",), "apiextensions.k8s.io", "customresourcedefinitions"),
-         (("list",), "admissionregistration.k8s.io", "mutatingwebhookconfigurations"))
+#: ``get`` first: a run reads each object before it first applies it (meshproof.kube.ownership)
+_MANAGE = ("get", "create", "patch", "delete", "list", "watch")
+_KINDS = (("", "secrets"), ("", "services"), ("", "serviceaccounts"), ("", "configmaps"), ("apps", "deployments"),
+          *((crd.split(".", 1)[1], crd.split(".", 1)[0]) for crd in ISTIO_CRDS))
+#: the websocket exec and port-forward are upgraded GETs: since Kubernetes 1.30 (KEP-4006, streaming
+#: over websockets) the API server authorises them as ``get`` as well as ``create`` on the subresource
+_STREAMS = ("create", "get")
+#: what a run does inside a namespace it deploys to
+_IN_NAMESPACE = ((("list", "watch"), "", "pods"), (("list", "watch"), "apps", "replicasets"), (("get",), "", "pods/log"),
+                 (_STREAMS, "", "pods/exec"), (_STREAMS, "", "pods/portforward"), (("list",), "", "events"))
+#: reading the mesh at start (meshproof.kube.survey) and the nodes' addresses: always cluster-wide
+_DISCOVERY = ((("list",), "", "pods"), (("list",), "", "services"), (("list",), "", "nodes"),
+              (("list",), "apiextensions.k8s.io", "customresourcedefinitions"),
+              (("list",), "admissionregistration.k8s.io", "mutatingwebhookconfigurations"))
+#: run and shared-state Leases (meshproof.kube.lease), in the mesh root namespace
+COORDINATION = tuple(Access(v, "coordination.k8s.io", "leases")
+                     for v in ("create", "get", "update", "delete", "list", "watch"))
 
-#: every access the kube backend uses; manifests/rbac/ must grant all of them (a test checks)
-REQUIRED: tuple[Access, ...] = (
-    *(Access(v, g, r) for g, r in _MANAGED for v in _MANAGE),
-    *(Access(v, g, r) for verbs, g, r in _READ for v in verbs),
+NAMESPACED: tuple[Access, ...] = (
+    *(Access(v, g, r) for g, r in _KINDS for v in _MANAGE),
+    *(Access(v, g, r) for verbs, g, r in _IN_NAMESPACE for v in verbs),
 )
-#: OpenShift Service Mesh 2 enrols namespaces through ServiceMeshMembers
-OSSM2_REQUIRED = tuple(Access(v, "maistra.io", "servicemeshmembers") for v in _MANAGE)
-#: on OpenShift the ingress gateway may be reached through a Route (meshproof.kube.routes)
-OPENSHIFT_REQUIRED = (Access("list", "route.openshift.io", "routes"),)
+DISCOVERY: tuple[Access, ...] = tuple(Access(v, g, r) for verbs, g, r in _DISCOVERY for v in verbs)
+
+#: every access the kube backend uses when it creates its own namespaces; manifests/rbac/ grants all (a test checks)
+REQUIRED: tuple[Access, ...] = (
+    *(Access(v, "", "namespaces") for v in _MANAGE), *NAMESPACED, *DISCOVERY, *COORDINATION,
+)
+
+
+def use_namespace_required(namespaces: Iterable[str], root_namespace: str) -> tuple[Access, ...]:
+    """What a run confined to prepared namespaces (``--use-namespace``) needs, where it needs it.
+
+    The discovery reads stay cluster-wide; everything the run creates, reads
+    and execs into is asked in each prepared namespace, plus ``get`` on the
+    Namespace itself (to check its injection label), and the Leases in the
+    root namespace.  No right to create namespaces is asked.
+    """
+    needed = [*DISCOVERY, *(a.within(root_namespace) for a in COORDINATION)]
+    for ns in dict.fromkeys(namespaces):
+        needed += [*(a.within(ns) for a in NAMESPACED), Access("get", "", "namespaces", ns)]
+    return tuple(needed)
+
+
+def profile_required(profile: str) -> tuple[Access, ...]:
+    """What a profile needs beyond :data:`REQUIRED`, from its record (meshproof.profiles): OSSM 2 enrols
+    namespaces through ServiceMeshMembers; on OpenShift the gateway may be reached through a Route."""
+    record = PROFILES.get(profile)
+    return tuple(Access(v, g, r) for verbs, g, r in (record.rbac if record else ()) for v in verbs)
 
 
 def check_reachable(api: client.ApiClient) -> str:
@@ -70,7 +108,7 @@ def check_reachable(api: client.ApiClient) -> str:
         raise PreflightError(f"{host} does not answer like a Kubernetes API server (no version)") from None
 
 
-def check_access(api: client.ApiClient, needed: tuple[Access, ...]) -> None:
+def check_access(api: client.ApiClient, needed: tuple[Access, ...], *, hint: str = "") -> None:
     """Ask the server (SelfSubjectAccessReview) about each access; name the first one denied."""
     authz = client.AuthorizationV1Api(api)
 
@@ -78,7 +116,7 @@ def check_access(api: client.ApiClient, needed: tuple[Access, ...]) -> None:
         review = client.V1SelfSubjectAccessReview(spec=client.V1SelfSubjectAccessReviewSpec(
             resource_attributes=client.V1ResourceAttributes(
                 verb=access.verb, group=access.group, resource=access.resource.split("/")[0],
-                subresource=access.resource.partition("/")[2] or None)))
+                subresource=access.resource.partition("/")[2] or None, namespace=access.namespace or None)))
         return bool(authz.create_self_subject_access_review(review, _request_timeout=REQUEST_TIMEOUT).status.allowed)
 
     try:
@@ -90,7 +128,7 @@ def check_access(api: client.ApiClient, needed: tuple[Access, ...]) -> None:
     if denied:
         more = f" (and {len(denied) - 1} more)" if len(denied) > 1 else ""
         raise PreflightError(f"no permission to {denied[0].describe()}{more}; "
-                             "grant manifests/rbac/ to the account running the suite")
+                             f"grant manifests/rbac/{hint} to the account running the suite")
 
 
 def check_istio(snap: Snapshot) -> None:
@@ -100,3 +138,15 @@ def check_istio(snap: Snapshot) -> None:
     if not (snap.istiod_pods or snap.webhooks or snap.control_planes or snap.sail_istios):
         raise PreflightError("no Istio control plane found: no istiod pods (app=istiod) and no sidecar "
                              "injector webhook")
+
+
+def missing_injection(namespace_obj: Mapping, injection_labels: Mapping[str, str], profile: str) -> str:
+    """'' when a prepared mesh namespace carries the profile's injection labels, else the one line saying which not."""
+    labels = (namespace_obj.get("metadata") or {}).get("labels") or {}
+    missing = {k: v for k, v in injection_labels.items() if labels.get(k) != v}
+    if not missing:
+        return ""
+    name = (namespace_obj.get("metadata") or {}).get("name", "")
+    wanted = ",".join(f"{k}={v}" for k, v in missing.items())
+    return (f"namespace {name} lacks the injection label {wanted} (profile {profile}); its pods would run "
+            f"without sidecars: `kubectl label namespace {name} {wanted}`")

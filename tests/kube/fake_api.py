@@ -14,9 +14,16 @@ VERSION = {"major": "1", "minor": "30", "gitVersion": "v1.30.0", "gitCommit": "0
 
 
 class FakeApi:
-    def __init__(self, *, denied: set[tuple[str, str]] = frozenset(), status: int = 200) -> None:
+    def __init__(self, *, denied: set[tuple[str, str]] = frozenset(), status: int = 200,
+                 cluster_role: set[tuple[str, str]] | None = None,
+                 role_bindings: dict[str, set[tuple[str, str]]] | None = None) -> None:
         #: (verb, resource[/subresource]) the SelfSubjectAccessReview denies
         self.denied = set(denied)
+        #: when given, the only (verb, resource) granted cluster-wide (a ClusterRoleBinding); RBAC answers a
+        #: namespaced review from it too, and from the RoleBindings of that namespace
+        self.cluster_role = cluster_role
+        #: namespace -> (verb, resource) its RoleBindings grant
+        self.role_bindings = role_bindings or {}
         self.status = status
         self.reviews: list[dict] = []
         api = self
@@ -35,7 +42,7 @@ class FakeApi:
                 attrs = body["spec"]["resourceAttributes"]
                 api.reviews.append(attrs)
                 resource = attrs["resource"] + ("/" + attrs["subresource"] if attrs.get("subresource") else "")
-                body["status"] = {"allowed": (attrs["verb"], resource) not in api.denied}
+                body["status"] = {"allowed": api.allows(attrs["verb"], resource, attrs.get("namespace") or "")}
                 self._send(201, body)
 
             def _send(self, code, doc):
@@ -48,6 +55,13 @@ class FakeApi:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def allows(self, verb: str, resource: str, namespace: str) -> bool:
+        if (verb, resource) in self.denied:
+            return False
+        if self.cluster_role is None:
+            return True
+        return (verb, resource) in self.cluster_role or (verb, resource) in self.role_bindings.get(namespace, set())
 
     @property
     def url(self) -> str:

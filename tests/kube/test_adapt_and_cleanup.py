@@ -68,13 +68,22 @@ def test_gateway_selects_the_aks_gateway_and_its_secret_is_mirrored_next_to_it()
 
 
 def test_rotated_credential_secret_is_mirrored_again():
-    adapt, _ = adapter("upstream")
+    adapt, ledger = adapter("upstream")
+    ledger.record(obj("v1", "Secret", "bookinfo-cred", "mp-abc123-a", data={"ca.crt": "b25l"}))
     adapt.adapt(gateway("mp-abc123-a"))
     rotated = obj("v1", "Secret", "bookinfo-cred", "mp-abc123-a", data={"ca.crt": "dHdv"})
     applied = adapt.adapt(rotated)
     assert [(m["metadata"]["namespace"], m["metadata"]["name"]) for m in applied] == [
         ("mp-abc123-a", "bookinfo-cred"), ("istio-system", "mp-abc123-a-bookinfo-cred")]
     assert applied[1]["data"] == {"ca.crt": "dHdv"}
+
+
+def test_a_credential_not_beside_the_gateway_keeps_its_plain_name():
+    """The fixtures write the Secret where the gateway's pods run: Istio reads the plain name there."""
+    adapt, ledger = adapter("aks")
+    ledger.record(obj("v1", "Secret", "bookinfo-cred", "aks-istio-ingress", data={"tls.crt": "eA=="}))
+    [gw] = adapt.adapt(gateway("mp-abc123-a"))
+    assert gw["spec"]["servers"][0]["tls"]["credentialName"] == "bookinfo-cred"
 
 
 def test_gateway_in_the_ingress_namespace_keeps_its_credential():

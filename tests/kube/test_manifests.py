@@ -7,7 +7,9 @@ import pytest
 import yaml
 
 from meshproof.manifests import filled
+from meshproof.policies import outbound_traffic_policy, peer_authentication
 
+from .crd_schemas import crd_problems, shared_istio
 from .schemas import problems
 
 
@@ -66,3 +68,36 @@ def test_manifest_is_valid(doc):
 def test_invalid_manifest_is_reported(doc, expected):
     found = problems(doc)
     assert any(expected in p for p in found), found
+
+
+def _istio_documents():
+    for param in _documents():
+        doc = param.values[0]
+        if any(g in str(doc.get("apiVersion", "")) for g in ("istio.io", "maistra.io")):
+            yield param
+
+
+@pytest.mark.skipif(not shared_istio(), reason="../shared/istio (the real CRD schemas) is not beside the checkout")
+@pytest.mark.parametrize("doc", list(_istio_documents()))
+def test_istio_manifest_is_valid_for_the_real_crd(doc):
+    assert crd_problems(filled([doc], SAMPLES)[0]) == []
+
+
+@pytest.mark.skipif(not shared_istio(), reason="../shared/istio (the real CRD schemas) is not beside the checkout")
+@pytest.mark.parametrize("policy", [
+    peer_authentication("istio-system", "STRICT"),
+    peer_authentication("ns", None, name="details", selector={"app": "details"}, port_modes={9080: "DISABLE"}),
+    outbound_traffic_policy("ns", "REGISTRY_ONLY"),
+    {"apiVersion": "maistra.io/v1", "kind": "ServiceMeshMember", "metadata": {"name": "default", "namespace": "ns"},
+     "spec": {"controlPlaneRef": {"name": "basic", "namespace": "istio-system"}}},
+], ids=["mesh-wide", "port-level", "registry-only", "ossm2-member"])
+def test_objects_built_in_code_are_valid_for_the_real_crd(policy):
+    assert crd_problems(policy) == []
+
+
+def test_the_real_crd_check_is_not_toothless():
+    if not shared_istio():
+        pytest.skip("../shared/istio is not beside the checkout")
+    wrong = peer_authentication("ns", "STRICT")
+    wrong["spec"]["mtls"]["mod"] = "x"
+    assert crd_problems(wrong) and crd_problems({**wrong, "apiVersion": "security.istio.io/v2"})

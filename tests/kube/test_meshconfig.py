@@ -48,8 +48,13 @@ def test_an_object_a_cluster_refuses_is_never_sent():
 
     from .clusters import kube_cluster
 
+    from .fake_server import error
+
     class Recording:
         sent: list = []
+
+        def get(self, **query):  # the ownership check looks first: nothing of that name exists
+            raise error(404, "not found")
 
         def server_side_apply(self, **kw):
             self.sent.append(kw)

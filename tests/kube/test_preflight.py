@@ -9,7 +9,8 @@ import yaml
 
 from meshproof.errors import PreflightError
 from meshproof.kube import connect, sweep
-from meshproof.kube.preflight import ISTIO_CRDS, OPENSHIFT_REQUIRED, OSSM2_REQUIRED, REQUIRED, check_istio
+from meshproof.kube.preflight import ISTIO_CRDS, REQUIRED, check_istio, profile_required
+from meshproof.profiles import PROFILES
 from meshproof.kube.snapshot import Snapshot
 
 from .fake_api import FakeApi, kubeconfig
@@ -115,6 +116,30 @@ def _granted() -> set[tuple[str, str, str]]:
 
 def test_ci_cluster_role_grants_everything_the_preflight_requires():
     granted = _granted()
-    missing = [a.describe() for a in (*REQUIRED, *OSSM2_REQUIRED, *OPENSHIFT_REQUIRED)
+    missing = [a.describe() for a in (*REQUIRED, *(x for p in PROFILES for x in profile_required(p)))
                if (a.verb, a.group, a.resource) not in granted]
     assert missing == []
+
+
+def test_a_create_only_exec_role_is_refused_up_front(tmp_path, fake_api):
+    """The websocket exec is an upgraded GET: Kubernetes 1.30+ also authorises ``get`` on pods/exec (KEP-4006)."""
+    fake_api.denied = {("get", "pods/exec")}
+    message = preflight_error(kubeconfig(tmp_path / "config", fake_api.url))
+    assert message == "no permission to get pods/exec (cluster-wide); grant manifests/rbac/ to the account running the suite"
+    asked = {(r["verb"], r["resource"], r.get("subresource")) for r in fake_api.reviews}
+    assert {("get", "pods", "portforward"), ("create", "pods", "portforward"), ("create", "pods", "exec")} <= asked
+
+
+def test_make_clean_finds_the_cluster_a_killed_run_used(tmp_path, monkeypatch):
+    """Issue 12 item 11: the run records its context and kubeconfig; `make clean` needs neither again."""
+    from meshproof import sweep as clean
+    from meshproof.kube import targets
+
+    config = kubeconfig(tmp_path / "ci-kubeconfig", f"https://127.0.0.1:{closed_port()}")
+    targets.remember(targets.Target("dead01", None, str(config)))
+    swept = []
+    monkeypatch.setattr("meshproof.kube.sweep", lambda context, path, run_id=None: swept.append((context, path)) or ["x"])
+    monkeypatch.setattr("os.geteuid", lambda: 1000)  # the reference mesh's sweep is not under test here
+    assert clean.main([]) == 0
+    assert swept == [(None, str(config))]
+    assert targets.remembered() == []

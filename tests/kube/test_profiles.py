@@ -8,7 +8,7 @@ import pytest
 from meshproof.capabilities import FEATURES
 from meshproof.errors import ConfigError
 from meshproof.kube.ingress import find_ingress
-from meshproof.kube.profiles import detect
+from meshproof.kube.profiles import CLUSTER_FEATURES, PROFILES, detect
 
 from .recorded import load, platforms
 
@@ -67,12 +67,36 @@ def test_two_revisions_without_a_default_tag_ask_for_one():
     snap, _ = load("revision-canary")
     untagged = dataclasses.replace(snap, webhooks=tuple(
         h for h in snap.webhooks if "istio.io/tag" not in h["metadata"]["labels"]))
-    with pytest.raises(ConfigError, match=r"several Istio revisions found \(1-23-4, 1-24-2\); pass --revision"):
+    with pytest.raises(ConfigError, match=r"several Istio revisions found \(1-23-4, 1-24-2\) and no 'default' "
+                                          r"revision tag; pass --revision"):
         detect(untagged)
+
+
+def test_a_revision_passed_alone_is_enough_with_two_revisions_and_no_default_tag():
+    """Issue 12 item 7: ``--revision X`` must not be answered with "pass --revision"."""
+    snap, _ = load("revision-canary")
+    untagged = dataclasses.replace(snap, webhooks=tuple(
+        h for h in snap.webhooks if "istio.io/tag" not in h["metadata"]["labels"]))
+    platform = detect(untagged, revision="1-23-4")
+    assert (platform.mesh.profile, platform.revision, platform.mesh.version) == ("revision", "1-23-4", "1.23.4")
+    assert dict(platform.mesh.injection_labels) == {"istio.io/rev": "1-23-4"}
+
+
+def test_the_mesh_profile_option_offers_exactly_the_profiles_detection_accepts():
+    from meshproof.profiles import PROFILES as RECORDS, profile_help, profile_names
+
+    assert profile_names() == PROFILES
+    for name in profile_names():
+        assert f"{name}: " in profile_help()
+    snap, _ = load("upstream")
+    for name in ("upstream", "ambient"):
+        assert detect(snap, profile=name).mesh.profile == name
+    assert detect(snap, profile="ambient").mesh.features == CLUSTER_FEATURES - RECORDS["ambient"].lacks
 
 
 @pytest.mark.parametrize("profile, message", [
     ("linkerd", "unknown mesh profile 'linkerd'; choose one of upstream, revision, ossm2, ossm3, ambient"),
+    ("istio", "unknown mesh profile 'istio'; choose one of upstream, revision, ossm2, ossm3, ambient"),
     ("ossm2", "profile 'ossm2' needs a ServiceMeshControlPlane; none found"),
     ("ossm3", "profile 'ossm3' needs an Istio resource (sailoperator.io); none found"),
     ("revision", "profile 'revision' needs a revision"),

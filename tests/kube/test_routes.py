@@ -6,6 +6,7 @@ import yaml
 from kubernetes import client
 
 from meshproof.cluster import Endpoint
+from meshproof.kube import cluster as kube_cluster_module
 from meshproof.kube.ingress import service_port
 from meshproof.kube.routes import route_address
 
@@ -37,7 +38,10 @@ def test_ossm2_gateway_without_load_balancer_or_node_port_is_reached_through_its
     mesh = kube_cluster(FakeDynamic({"Route": FakeResource(ROUTES, kind="Route")}), "ossm2")
     monkeypatch.setattr(mesh._core, "read_namespaced_service", lambda name, namespace: SERVICE)
     monkeypatch.setattr(mesh._core, "list_node", lambda: client.V1NodeList(items=[]))
+    tried = []
+    monkeypatch.setattr(kube_cluster_module, "tcp_reachable", lambda endpoint, timeout: tried.append(endpoint) or "")
     assert mesh.ingress_endpoint(443) == Endpoint("gateway-tls-istio-system.apps.ocp4.example.com", 443)
+    assert tried == [Endpoint("gateway-tls-istio-system.apps.ocp4.example.com", 443)]
 
 
 def test_routes_are_not_looked_for_off_openshift():

@@ -1,39 +1,35 @@
-"""`make clean` finds the suite's objects by label and removes them in a safe order."""
+"""`make clean` finds the suite's objects by label and creation stamp, and removes them in a safe order."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
-from kubernetes.dynamic.exceptions import ResourceNotFoundError
-
+from meshproof.kube.ownership import CREATED_BY
 from meshproof.kube.sweep import leftovers
-from meshproof.run import MANAGED_BY_LABEL
+from meshproof.run import MANAGED_BY_LABEL, RUN_LABEL
 
-FOUND = {
-    "Namespace": [{"metadata": {"name": "mp-abc123-a"}}],
-    "Secret": [{"metadata": {"name": "mp-abc123-a-cred", "namespace": "istio-ingress"}},
-               {"metadata": {"name": "cred", "namespace": "mp-abc123-a"}}],
-    "PeerAuthentication": [{"metadata": {"name": "default", "namespace": "istio-system"}}],
-}
+from .fake_server import FakeServer
 
 
-class FakeDynamic:
-    def __init__(self) -> None:
-        self.selectors: set[str] = set()
-        self.resources = SimpleNamespace(get=self._resource)
-
-    def _resource(self, *, api_version, kind):
-        if kind == "ServiceMeshMember":
-            raise ResourceNotFoundError(kind)
-
-        def get(label_selector):
-            self.selectors.add(label_selector)
-            return SimpleNamespace(to_dict=lambda: {"items": FOUND.get(kind, [])})
-        return SimpleNamespace(get=get)
+def made(api_version, kind, name, namespace="", *, stamped=True, run="abc123"):
+    meta = {"name": name, "labels": {MANAGED_BY_LABEL: "meshproof", RUN_LABEL: run}}
+    if namespace:
+        meta["namespace"] = namespace
+    if stamped:
+        meta["annotations"] = {CREATED_BY: run}
+    return {"apiVersion": api_version, "kind": kind, "metadata": meta}
 
 
-def test_leftovers_are_found_by_label_and_torn_down_namespaces_last():
-    dyn = FakeDynamic()
-    order = [r.describe() for r in leftovers(dyn).teardown_order()]
-    assert dyn.selectors == {f"{MANAGED_BY_LABEL}=meshproof"}
-    assert order == ["PeerAuthentication istio-system/default", "Secret istio-ingress/mp-abc123-a-cred",
-                     "Namespace mp-abc123-a"]
+def test_leftovers_are_found_by_label_and_stamp_and_torn_down_namespaces_last():
+    server = FakeServer([
+        made("v1", "Namespace", "bookinfo-abc123"),
+        made("v1", "Secret", "cred", "bookinfo-abc123"),
+        made("v1", "Secret", "bookinfo-abc123-cred", "istio-ingress"),
+        made("security.istio.io/v1", "PeerAuthentication", "default", "istio-system"),
+        # labelled by hand, or by an older meshproof that forced its labels on: not created by meshproof
+        made("security.istio.io/v1", "PeerAuthentication", "baseline", "istio-system", stamped=False),
+        # stamped by another run than its label says: not this object's creator
+        {**made("v1", "Secret", "copied", "team-a", run="abc123"),
+         "metadata": {**made("v1", "Secret", "copied", "team-a")["metadata"], "annotations": {CREATED_BY: "zzz999"}}},
+    ])
+    order = [r.describe() for r in leftovers(server).teardown_order()]
+    # the Secret inside the run's namespace goes with it
+    assert order == ["PeerAuthentication istio-system/default", "Secret istio-ingress/bookinfo-abc123-cred",
+                     "Namespace bookinfo-abc123"]
