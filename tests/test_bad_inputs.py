@@ -348,6 +348,30 @@ def test_the_catalog_in_docs_is_generated_from_these_cases():
     assert CATALOG.read_text() == render_catalog(), "run `python -m tests.test_bad_inputs` to regenerate it"
 
 
+def test_one_exit_code_table_agrees_with_the_report_and_the_docs():
+    """README's table is the one definition; the report's meanings and the other docs agree with it."""
+    from meshproof.report import EXIT_MEANINGS
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme[readme.index("## Exit codes"):]
+    rows = {int(cells[1]): cells[2].strip() for line in table.splitlines()
+            if (cells := line.split("|")) and len(cells) > 3 and cells[1].strip().isdigit()}
+    assert rows == EXIT_MEANINGS
+    assert "| 3 |" not in (ROOT / "docs" / "report.md").read_text(), "a second exit-code table"
+    assert "--context " not in (ROOT / "docs" / "kube.md").read_text()
+    assert "exit code 4" in (ROOT / "docs" / "kube.md").read_text() and USAGE == 4 and INFRASTRUCTURE == 3
+
+
+def test_make_conformance_names_pytests_status_and_the_script_returns_it():
+    """GNU make exits 2 for any failed recipe; its last line carries pytest's code, as README says."""
+    done = subprocess.run(["make", "-s", "conformance", "ARGS=--timeout-confirmations=0"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0] == "ERROR: --timeout-confirmations 0: expected a whole number from 1 to 100", done.stderr
+    assert lines[-1].endswith("conformance] Error 4"), done.stderr
+
+
 if __name__ == "__main__":
     CATALOG.write_text(render_catalog())
     print(f"wrote {CATALOG} ({len(CASES)} cases)")
