@@ -193,6 +193,10 @@ CASES: list[Case] = [
     *[case("-m strict-mtls", INFRASTRUCTURE, f"meshproof: the reference mesh needs `{tool}` on PATH "
            f"({host.TOOLS[tool]}): run `make bootstrap`", env=f"PATH={{files}}/without-{tool}")
       for tool in host.TOOLS],
+    case("-m strict-mtls -n 2", INFRASTRUCTURE, "meshproof: the reference mesh needs `curl` on PATH "
+         "(Debian package curl): run `make bootstrap`", env="PATH={files}/without-curl"),
+    case("--backend kube -m strict-mtls -n 2", INFRASTRUCTURE, "meshproof: cannot use kubeconfig "
+         "{files}/bad.kubeconfig: while parsing a flow node" + MORE, env="KUBECONFIG={files}/bad.kubeconfig"),
     case("-m strict-mtls", INFRASTRUCTURE, "meshproof: the reference mesh could not start under {full} (TMPDIR): "
          "No space left on device", env="TMPDIR={full}"),
     case("-m strict-mtls", INFRASTRUCTURE, "meshproof: the reference mesh needs root (network namespaces and "
