@@ -45,6 +45,8 @@ class Case:
     unprivileged: bool = False
     #: the child runs through scripts/conformance.sh (what `make conformance` runs) instead of pytest
     script: bool = False
+    #: the child gets ``suites`` as its test path first (a user typing no path gets pytest's testpaths)
+    suites: bool = True
 
     @property
     def shown(self) -> str:
@@ -183,6 +185,8 @@ CASES: list[Case] = [
          "while parsing a flow node" + MORE, env="KUBECONFIG={files}/bad.kubeconfig"),
     case("--kube-context nowhere -m strict-mtls --kubeconfig={files}/kubeconfig", INFRASTRUCTURE,
          "meshproof: cannot use context 'nowhere' of kubeconfig {files}/kubeconfig:" + MORE),
+    case("--kubeconfig {files}/bad.kubeconfig -m strict-mtls", USAGE, "unrecognized arguments: --kubeconfig",
+         pytest_usage=True, suites=False),
     case("--kubeconfig {files}/bad.kubeconfig -m strict-mtls", INFRASTRUCTURE,
          "meshproof: cannot use kubeconfig {files}/bad.kubeconfig: while parsing a flow node" + MORE, script=True),
     # -- the machine (case 8)
@@ -304,7 +308,7 @@ def test_bad_input_gets_one_line_and_the_documented_exit_code(bad: Case, places,
                               text=True, timeout=120, env={**os.environ, **env})
     else:
         # the user's own cwd, not the project's: an existing path after an option then reads as a test path
-        done = run_pytest(["suites", *argv], env=env, timeout=120, prefix=prefix)
+        done = run_pytest(["suites", *argv] if bad.suites else argv, env=env, timeout=120, prefix=prefix)
     said = done.stdout + done.stderr
     assert done.returncode == bad.code, said
     assert "Traceback" not in said and "INTERNALERROR" not in said and "_pytest.outcomes" not in said, said
@@ -329,7 +333,8 @@ def render_catalog() -> str:
         "",
         "Generated from `CASES` in `tests/test_bad_inputs.py` (`python -m tests.test_bad_inputs`); every row",
         "is run as a child pytest by that test, which asserts the exit code and that stderr holds exactly",
-        "this one line (`…`: the rest is the parser's own words). Exit codes: README, \"Exit codes\".",
+        "this one line (`…`: the rest is the parser's own words), or for pytest's own errors that its",
+        "several-line usage message holds it. Exit codes: README, \"Exit codes\".",
         "`{files}` is a directory of test files, `{readonly}` and `{full}` small read-only and full file",
         "systems, `{long}` a directory with a long path; `·` is a space inside one argument.",
         "",
@@ -341,9 +346,11 @@ def render_catalog() -> str:
     rows = []
     for number, c in enumerate(CASES):
         shown = c.shown.replace("|", "\\|")
-        line = c.line.replace("|", "\\|") + (" (pytest's usage message)" if c.pytest_usage else "")
+        line = c.line.replace("|", "\\|")
+        note = " in pytest's usage message" if c.pytest_usage else ""
+        note += " (give it as `--kubeconfig=PATH`)" if c.pytest_usage and "--kubeconfig" in c.line else ""
         user = " (as nobody)" if c.unprivileged else ""
-        rows.append(f"| {number} | `{shown}`{user} | `{line}` | {c.code} |")
+        rows.append(f"| {number} | `{shown}`{user} | `{line}`{note} | {c.code} |")
     return "\n".join(head + rows) + "\n"
 
 
