@@ -1,6 +1,7 @@
 """Registers the fixture modules; see fixtures/ for what each provides."""
 
 pytest_plugins = [
+    "fixtures.exits",
     "fixtures.options",
     "fixtures.mesh",
     "fixtures.features",

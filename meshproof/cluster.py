@@ -135,6 +135,11 @@ class Cluster(abc.ABC):
     def close(self) -> None:
         """Remove everything this run created; safe to call twice."""
 
+    def kept(self) -> str:
+        """What a run that skips :meth:`close` (--no-cleanup, --keep-on-failure) leaves, and how to remove it."""
+        return ("its objects stay, labelled with the run id; remove them with "
+                "`python -m meshproof.sweep --kube-context CONTEXT`")
+
     def start_external_database(self, namespace: str, *, labels: Mapping[str, str],
                                 timeout: float) -> "ExternalDatabase":
         """A TLS-only MySQL-compatible database outside the mesh (feature external-database).

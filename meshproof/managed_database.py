@@ -11,8 +11,11 @@ import ipaddress
 import os
 import socket
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Mapping
+
+from cryptography import x509
 
 from .database import Account, Database
 from .egress import MYSQL_PORT, PLAINTEXT_REFUSED, ExternalDatabase
@@ -96,11 +99,24 @@ def _read(field: str, path: Path) -> bytes:
 
 def _check_files(ca: Path, cert: Path, key: Path) -> None:
     """Every file is PEM, and the client key is the one of the client certificate."""
-    load_certificates(_read("ca", ca), f"{_flag('ca')} {ca}")
+    for field, path in (("ca", ca), ("client_cert", cert)):
+        for certificate in load_certificates(_read(field, path), f"{_flag(field)} {path}"):
+            _check_validity(certificate, f"{_flag(field)} {path}")
     certificate = load_certificates(_read("client_cert", cert), f"{_flag('client_cert')} {cert}")[0]
     private = load_private_key(_read("client_key", key), f"{_flag('client_key')} {key}")
     if public_der(private) != public_der(certificate):
         raise ConfigError(f"{_flag('client_key')} {key} is not the key of {_flag('client_cert')} {cert}")
+
+
+def _check_validity(certificate: x509.Certificate, what: str) -> None:
+    """An expired or not yet valid certificate fails every verified connection: refuse it now, in one line."""
+    now = datetime.now(timezone.utc)
+    subject = certificate.subject.rfc4514_string()
+    if certificate.not_valid_after_utc < now:
+        raise ConfigError(f"{what}: certificate {subject} expired on {certificate.not_valid_after_utc:%Y-%m-%d}")
+    if certificate.not_valid_before_utc > now:
+        raise ConfigError(f"{what}: certificate {subject} is not valid before "
+                          f"{certificate.not_valid_before_utc:%Y-%m-%d}")
 
 
 def _address_of(host: str) -> str:

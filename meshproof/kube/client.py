@@ -8,6 +8,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.dynamic.exceptions import DynamicApiError
+from yaml import YAMLError
 
 from ..errors import PreflightError
 
@@ -25,7 +26,7 @@ def api_client(context: str | None, kubeconfig: str | None) -> client.ApiClient:
                                     persist_config=False)
         else:
             config.load_incluster_config(client_configuration=cfg)
-    except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:
+    except (ConfigException, OSError, ValueError, TypeError, KeyError, AttributeError, YAMLError) as exc:
         where = f"context {context!r} of " if context else ""
         raise PreflightError(f"cannot use {where}kubeconfig {path}: {one_line(exc)}") from None
     # fail fast: urllib3 would otherwise retry a refused connection three times

@@ -10,6 +10,7 @@ from typing import Iterable, Mapping
 
 from ..cluster import Endpoint, MeshInfo, selector_text
 from ..errors import ConfigError
+from ..labels import parse_selector  # noqa: F401 - the one selector parser, re-exported
 from ..profiles import DEFAULT_INGRESS_SELECTORS, PLATFORM_INGRESS, PROFILES
 from .snapshot import ApiObject, Snapshot, name, namespace
 
@@ -23,14 +24,6 @@ class IngressGateway:
 
     def describe(self) -> str:
         return f"{self.namespace}/{self.service}"
-
-
-def parse_selector(text: str) -> dict[str, str]:
-    """``istio=ingressgateway,app=x`` -> dict; anything else is a ConfigError."""
-    pairs = [item.strip() for item in text.split(",") if item.strip()]
-    if not pairs or any(p.count("=") != 1 or p.startswith("=") for p in pairs):
-        raise ConfigError(f"invalid ingress selector {text!r}: expected key=value[,key=value]")
-    return dict(p.split("=", 1) for p in pairs)
 
 
 def _wanted_selectors(mesh: MeshInfo, selector: Mapping[str, str] | None) -> tuple[Mapping[str, str], ...]:

@@ -100,16 +100,26 @@ class LocalCluster(Cluster):
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> "LocalCluster":
+        """Bring the mesh up; if any step fails, remove what the earlier ones made before raising."""
         host.require_root()
-        self.directory = Path(tempfile.mkdtemp(prefix=f"meshproof-{self.run_id}-"))
-        self.directory.chmod(0o711)  # the proxy user must traverse to its own 0700 directory
-        self.ca = CertificateAuthority.create(self.trust_domain, "meshproof reference mesh")
-        self.network.create()
-        self.kubelet.start()
-        # an installed mesh comes with its namespace and its mesh configuration
-        self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.root_namespace}})
-        self.store.put(mesh_configmap(self.root_namespace, self.revision, MeshConfig(self.root_namespace, self.trust_domain)))
-        self._start_gateway()
+        host.check_socket_room(self.run_id)
+        try:
+            self.directory = Path(tempfile.mkdtemp(prefix=host.run_directory_prefix(self.run_id)))
+            self.directory.chmod(0o711)  # the proxy user must traverse to its own 0700 directory
+            self.ca = CertificateAuthority.create(self.trust_domain, "meshproof reference mesh")
+            self.network.create()
+            self.kubelet.start()
+            # an installed mesh comes with its namespace and its mesh configuration
+            self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.root_namespace}})
+            self.store.put(mesh_configmap(self.root_namespace, self.revision,
+                                          MeshConfig(self.root_namespace, self.trust_domain)))
+            self._start_gateway()
+        except BaseException as error:
+            self.close()
+            if isinstance(error, OSError):  # TMPDIR full or read-only, a process that cannot start
+                raise MeshproofError(f"the reference mesh could not start under {tempfile.gettempdir()} (TMPDIR): "
+                                     f"{error.strerror or error}") from None
+            raise
         return self
 
     # --- ingress gateway (meshproof.local.gateway) -------------------------
@@ -171,6 +181,11 @@ class LocalCluster(Cluster):
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
 
+    def kept(self) -> str:
+        return (f"network namespaces {', '.join(self.network.namespaces)}, their /etc/netns entries and "
+                f"{self.directory} (logs, Envoy configuration, keys) stay; remove them, and any of the run's "
+                f"processes still running, with `python -m meshproof.sweep --only {self.run_id}`")
+
     def mesh(self) -> MeshInfo:
         labels = {REVISION_LABEL: self.revision} if self.revision else {INJECTION_LABEL: "enabled"}
         return MeshInfo(
@@ -221,6 +236,9 @@ class LocalCluster(Cluster):
         assert self.directory is not None and self.ca is not None
         meta, pod_spec = template.get("metadata") or {}, template.get("spec") or {}
         pod_name = f"{deployment}-{secrets.token_hex(4)}"
+        if len(pod_name) > host.POD_NAME_MAX:  # its sockets' paths would not fit (host.LONGEST_SOCKET)
+            raise ConfigError(f"Deployment {namespace}/{deployment}: the reference mesh takes names of at most "
+                              f"{host.POD_NAME_MAX - 9} characters")
         netns, ip = self.network.add_pod()
         directory = self.directory / "pods" / pod_name
         directory.mkdir(parents=True)
