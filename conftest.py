@@ -9,6 +9,7 @@ pytest_plugins = [
     "fixtures.gateway",
     "fixtures.database",
     "fixtures.identities",
+    "fixtures.tcp",
     "fixtures.reporting",
     # the project's own tests run small fake suites in-process
     "pytester",

@@ -51,6 +51,8 @@ class Destination:
     endpoints: tuple[tuple[str, int], ...]
     #: SPIFFE identities the server may present; empty means plaintext (no sidecar, or DISABLE)
     identities: tuple[str, ...] = ()
+    #: an opaque TCP port (not http/http2/grpc by name or appProtocol)
+    tcp: bool = False
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -73,6 +75,10 @@ class SidecarBehaviour:
     inspect_server_first: bool = False
     #: inbound TLS reads the workload certificate and key from files, as pre-SDS meshes mounted them
     certs_on_disk: bool = False
+    #: outbound TCP (non-HTTP) destinations get plaintext; HTTP ones keep mTLS
+    no_mtls_origination_for_tcp: bool = False
+    #: inbound TLS on TCP (non-HTTP) ports is terminated without asking for a client certificate
+    tcp_client_cert_not_requested: bool = False
 
 
 #: where a proxy with ``certs_on_disk`` finds its workload certificate and key (in its own directory)
@@ -331,11 +337,12 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
             return http_connection_manager(stat, INBOUND_PASSTHROUGH, client_cert_details=mtls)
         return tcp_proxy(stat, INBOUND_PASSTHROUGH)
 
+    no_client_cert = behaviour.tcp_client_cert_not_requested and not http
     mtls_chain = {
         "name": f"inbound-mtls-{label}",
         "filter_chain_match": {**base_match, "transport_protocol": "tls"},
         "transport_socket": downstream_tls(
-            files, require_client_certificate=True, validation=ROOT_SECRET,
+            files, require_client_certificate=not no_client_cert, validation=None if no_client_cert else ROOT_SECRET,
             accept_untrusted=behaviour.accept_any_client_cert,
             certificate_files=(files.path(DISK_CERT_CHAIN), files.path(DISK_KEY)) if behaviour.certs_on_disk else None,
         ),
@@ -402,8 +409,10 @@ def sidecar_listeners(files: ConfigFiles, config: SidecarConfig) -> list[dict[st
 
 def sidecar_clusters(files: ConfigFiles, config: SidecarConfig) -> list[dict[str, Any]]:
     clusters = [original_dst_cluster(PASSTHROUGH), original_dst_cluster(INBOUND_PASSTHROUGH), static_cluster(BLACKHOLE, ())]
+    behaviour = config.behaviour
     for destination in config.destinations:
-        clusters.append(outbound_cluster(files, destination, originate_mtls=not config.behaviour.no_mtls_origination))
+        plaintext = behaviour.no_mtls_origination or (behaviour.no_mtls_origination_for_tcp and destination.tcp)
+        clusters.append(outbound_cluster(files, destination, originate_mtls=not plaintext))
     return clusters
 
 
