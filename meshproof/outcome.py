@@ -264,7 +264,7 @@ ECHOED = Outcome(OK_KIND)
 
 
 def classify_tcp_exchange(exit_code: int, reply: str, error: str) -> Outcome:
-    """One line sent over TCP (optionally TLS), the write side half-closed, the reply read until EOF.
+    """One line sent over TCP (optionally TLS), the reply line read (or the close that came instead).
 
     ``error`` is what the client printed as ``<type>: <message>`` when it
     failed. A reply is ``ECHOED``. A connection the server closed before any

@@ -1,7 +1,10 @@
 """A TCP client inside a pod: one line out, the reply back, classified.
 
 As Istio's tcp-echo docs probe it (``echo hello | nc tcp-echo 9000``): the
-client sends one line, half-closes its side and reads until the server closes.
+client sends one line and reads the reply line (or the close that comes
+instead). It does not half-close first: a proxy that sees the client's FIN
+before its upstream connection is up may drop the connection, which would
+blur the one difference these probes measure.
 It runs as Python's socket module in the pod's app container (the
 ``tcp-client`` workload), optionally wrapped in TLS without a client
 certificate, to show whether a server sidecar asks for one.
@@ -14,7 +17,7 @@ from .cluster import Cluster, Pod
 from .outcome import classify_tcp_exchange
 from .probe import ProbeResult, _emit, _exec_prefix, _process_output
 
-#: argv: host port line timeout tls(0|1); prints the reply; errors as "<type>: <message>" on stderr, exit 1
+#: argv: host port line timeout tls(0|1); prints the reply line; errors as "<type>: <message>" on stderr, exit 1
 _CLIENT = """
 import socket, ssl, sys
 host, port, line, timeout, tls = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[5] == "1"
@@ -26,11 +29,6 @@ try:
         context.maximum_version = ssl.TLSVersion.TLSv1_2
         sock = context.wrap_socket(sock)
     sock.sendall(line.encode() + b"\\n")
-    if not tls:
-        try:
-            sock.shutdown(socket.SHUT_WR)
-        except OSError:  # the peer closed already: the read below tells what it sent first
-            pass
     reply = b""
     while not reply.endswith(b"\\n"):
         chunk = sock.recv(4096)

@@ -11,6 +11,7 @@ from kubernetes.stream import stream
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, selector_text
 from ..egress import ExternalDatabase
 from ..errors import MeshproofError
+from ..evidence import AcceptedConnection, from_istio_stats
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from . import diagnostics as diag
 from . import routes
@@ -110,6 +111,10 @@ class KubeCluster(Cluster):
         if result.exit_code != 0:
             raise MeshproofError(f"Envoy admin {path} in {pod.namespace}/{pod.name}: {one_line(result.stderr)}")
         return result.stdout
+
+    def inbound_connections(self, pod: Pod) -> list[AcceptedConnection]:
+        """Istio's destination-reporter metrics from the sidecar's stats endpoint (no TLS version or cipher)."""
+        return from_istio_stats(self.proxy_admin(pod, "/stats/prometheus"))
 
     def logs(self, pod: Pod, container: str) -> str:
         return self._core.read_namespaced_pod_log(pod.name, pod.namespace, container=container)

@@ -188,6 +188,30 @@ def root_secret(name: str, ca_pem: bytes) -> dict[str, Any]:
     return {"@type": SECRET, "name": name, "validation_context": {"trusted_ca": {"inline_string": ca_pem.decode()}}}
 
 
+#: the inbound access log of a sidecar, in its own directory: one JSON object per connection (TCP) or request (HTTP)
+INBOUND_ACCESS_LOG = "inbound-access.log"
+#: what the server's sidecar saw of each accepted peer, in Envoy's access log command operators
+ACCESS_LOG_FIELDS = {
+    "start_time": "%START_TIME(%s.%3f)%",
+    "connection_id": "%CONNECTION_ID%",
+    "peer_uri_san": "%DOWNSTREAM_PEER_URI_SAN%",
+    "tls_version": "%DOWNSTREAM_TLS_VERSION%",
+    "tls_cipher": "%DOWNSTREAM_TLS_CIPHER%",
+    "source": "%DOWNSTREAM_REMOTE_ADDRESS%",
+    "destination": "%DOWNSTREAM_LOCAL_ADDRESS%",
+}
+
+
+def with_access_log(network_filter: dict[str, Any], files: ConfigFiles, protocol: str) -> dict[str, Any]:
+    """``network_filter`` (tcp_proxy or http_connection_manager) logging to the inbound access log."""
+    network_filter["typed_config"]["access_log"] = [_typed(
+        "envoy.access_loggers.file", "envoy.extensions.access_loggers.file.v3.FileAccessLog",
+        path=str(files.path(INBOUND_ACCESS_LOG)),
+        log_format={"json_format": {**ACCESS_LOG_FIELDS, "protocol": protocol}},
+    )]
+    return network_filter
+
+
 def tcp_proxy(stat: str, cluster: str) -> dict[str, Any]:
     return _typed(
         "envoy.filters.network.tcp_proxy",
@@ -334,8 +358,9 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
     def app_filter(mtls: bool) -> dict:
         stat = f"inbound_{label}_{'mtls' if mtls else 'plain'}"
         if http:
-            return http_connection_manager(stat, INBOUND_PASSTHROUGH, client_cert_details=mtls)
-        return tcp_proxy(stat, INBOUND_PASSTHROUGH)
+            return with_access_log(http_connection_manager(stat, INBOUND_PASSTHROUGH, client_cert_details=mtls),
+                                   files, "http")
+        return with_access_log(tcp_proxy(stat, INBOUND_PASSTHROUGH), files, "tcp")
 
     no_client_cert = behaviour.tcp_client_cert_not_requested and not http
     mtls_chain = {

@@ -38,6 +38,12 @@ def repository(image: str) -> str:
     return "/".join(parts)
 
 
+def exec_argv(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """A command exec'd into an app container: ``python``/``python3`` is the interpreter running the mesh, as for
+    the python image's own command (the PATH's may be a slow launcher shim)."""
+    return (sys.executable, *argv[1:]) if argv and argv[0] in PYTHONS else argv
+
+
 def command_for(image: str, container: dict, port: int | None) -> list[str]:
     repo = repository(image)
     if repo not in STAND_INS:
