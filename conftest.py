@@ -10,7 +10,9 @@ pytest_plugins = [
     "fixtures.gateway",
     "fixtures.database",
     "fixtures.identities",
+    "fixtures.tcp",
     "fixtures.reporting",
+    "fixtures.wire",  # after reporting, whose attachment helpers it uses
     # the project's own tests run small fake suites in-process
     "pytester",
 ]

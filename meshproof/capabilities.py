@@ -69,6 +69,9 @@ FEATURES: dict[str, Feature] = {
         Feature("egress-registry-only", "outboundTrafficPolicy REGISTRY_ONLY and ServiceEntry"),
         Feature("external-database", "a TLS-only MySQL-compatible database outside the mesh"),
         Feature("probe-rewrite", "the injector points HTTP probes at the sidecar agent (rewriteAppHTTPProbers)"),
+        Feature("wire-capture", "a packet capture in a server pod's network namespace (the reference mesh runs tcpdump "
+                "there; on clusters it needs an ephemeral debug container with NET_RAW, which the kube backend "
+                "does not drive yet)"),
     )
 }
 

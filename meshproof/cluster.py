@@ -14,6 +14,8 @@ from .errors import MeshproofError
 
 if TYPE_CHECKING:
     from .egress import ExternalDatabase
+    from .evidence import AcceptedConnection
+    from .wire import Capture
 
 Manifest = dict[str, Any]
 
@@ -152,6 +154,21 @@ class Cluster(abc.ABC):
 
     def stop_external_database(self, namespace: str) -> None:
         """Stop what :meth:`start_external_database` started in ``namespace``."""
+
+    def inbound_connections(self, pod: Pod) -> list["AcceptedConnection"]:
+        """What ``pod``'s sidecar recorded of the connections (TCP) and requests (HTTP) it accepted, counted per
+        port, security policy and peer (meshproof.evidence); cumulative, so callers compare two readings.
+
+        MeshproofError when the backend cannot read them.
+        """
+        raise MeshproofError(f"the {self.backend} backend reports no server-side evidence")
+
+    def start_capture(self, pod: Pod, port: int) -> "Capture":
+        """Capture TCP to or from ``port`` in ``pod``'s network namespace until ``stop()`` (feature wire-capture).
+
+        MeshproofError when the backend cannot capture.
+        """
+        raise MeshproofError(f"the {self.backend} backend cannot capture packets")
 
     def diagnostics(self, namespace: str) -> dict[str, str]:
         """Text attachments that explain a failure in ``namespace`` (name -> content)."""

@@ -257,3 +257,22 @@ def classify_python_error(type_name: str, message: str) -> Outcome:
         if needle in type_name or needle in message:
             return outcome
     return Outcome(ERROR_KIND, reason=f"{type_name}: {message}"[-200:])
+
+
+#: a TCP exchange that got its reply (no status: TCP has none)
+ECHOED = Outcome(OK_KIND)
+
+
+def classify_tcp_exchange(exit_code: int, reply: str, error: str) -> Outcome:
+    """One line sent over TCP (optionally TLS), the reply line read (or the close that came instead).
+
+    ``error`` is what the client printed as ``<type>: <message>`` when it
+    failed. A reply is ``ECHOED``. A connection the server closed before any
+    reply is ``RESET``: that is how an Envoy listener with no filter chain for
+    the connection (STRICT, plaintext) refuses it, by close or by reset,
+    whichever the client saw first.
+    """
+    if exit_code == 0:
+        return ECHOED if reply else RESET
+    type_name, _, message = error.strip().rpartition("\n")[-1].partition(": ")
+    return classify_python_error(type_name, message)

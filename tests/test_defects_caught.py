@@ -58,21 +58,39 @@ PROBES_NOT_REWRITTEN = "test_http_probes_fail_under_strict_until_the_injector_re
         "workload DISABLE inside a STRICT namespace takes plaintext",
         "port-level PERMISSIVE is an exception to a STRICT workload",
         "port-level STRICT locks one port of a PERMISSIVE workload"))
+# suites/test_tcp_mtls.py (also strict-mtls): TCP where no header can carry the client's identity
+TCP_LEGACY = "test_legacy_tcp_client_is_served_before_strict_and_closed_after"
+TCP_IN_MESH = "test_in_mesh_tcp_clients_keep_working_under_strict"
+TCP_NO_CERT = "test_tcp_port_rejects_tls_without_client_certificate_under_strict"
+TCP_CHECKS = frozenset({TCP_LEGACY, TCP_IN_MESH, TCP_NO_CERT})
+# suites/test_server_evidence.py (also strict-mtls): what the server's sidecar recorded
+EVIDENCE_STRICT = "test_server_sidecar_records_in_mesh_tcp_and_http_as_mutual_tls_with_the_client_identity"
+EVIDENCE_PERMISSIVE = ("test_server_sidecar_tells_the_legacy_clients_plaintext_from_in_mesh_mutual_tls_under_"
+                       "permissive")
+# suites/test_wire_capture.py (also strict-mtls): the wire itself, under PERMISSIVE with its plaintext control
+WIRE = "test_the_wire_between_sidecars_is_tls_and_the_plaintext_control_shows_the_marker"
 #: both probe checks begin by proving STRICT in force (legacy sleep reset), so a mesh where STRICT never
 #: takes effect fails them there
 STRICT_NEVER_HOLDS = frozenset({LEGACY_RESET, IN_MESH, PROXY_NO_CERT, FOREIGN_CA, PROBES_READY, PROBES_NOT_REWRITTEN,
-                                MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK})
+                                MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT}
 STRICT_MTLS = Suite(
     "strict-mtls",
     frozenset({LEGACY_RESET, IN_MESH, XFCC, PROXY_NO_CERT, FOREIGN_CA, RECREATED, SDS, PROBES_READY,
                PROBES_NOT_REWRITTEN, MESH_STRICT, NS_OVERRIDES_MESH, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE,
-               PORT_EXCEPTION, PORT_LOCK}),
+               PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE},
     {
         "sidecar-ignores-strict": STRICT_NEVER_HOLDS,
         "sidecar-accepts-any-client-cert": frozenset({FOREIGN_CA}),
         "control-plane-never-pushes": STRICT_NEVER_HOLDS,
         "sidecar-no-mtls-origination": frozenset({IN_MESH, XFCC, RECREATED, MESH_STRICT, NS_UNSET, WL_PERMISSIVE,
-                                                  WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}),
+                                                  WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK, TCP_IN_MESH,
+                                                  EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE}),
+        # HTTP keeps mTLS, so every HTTP check (XFCC included) passes: only the TCP checks, the server's
+        # record (the in-mesh TCP peer is plaintext under PERMISSIVE) and the wire (the marker in cleartext) see it
+        "sidecar-plaintext-tcp-origination": frozenset({TCP_IN_MESH, EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE}),
+        # a TLS client without certificate gets in on the TCP port; in-mesh TCP clients still get their echo, but
+        # the server records their connections as "none" (no peer certificate): the XFCC check cannot see it
+        "sidecar-tcp-no-client-cert": frozenset({TCP_NO_CERT, EVIDENCE_STRICT, EVIDENCE_PERMISSIVE}),
         "sidecar-certs-on-disk": frozenset({SDS}),
         # the only check with a namespace policy under a mesh-wide one that sets a mode
         "control-plane-mesh-policy-wins": frozenset({NS_OVERRIDES_MESH}),

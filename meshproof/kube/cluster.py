@@ -14,6 +14,7 @@ from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, 
 from ..egress import ExternalDatabase
 from ..errors import InfrastructureError, MeshproofError
 from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_LABEL
+from ..evidence import AcceptedConnection, from_istio_stats
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from ..validation import validate
 from . import diagnostics as diag
@@ -185,6 +186,10 @@ class KubeCluster(Cluster):
         if result.exit_code != 0:
             raise MeshproofError(f"Envoy admin {path} in {pod.namespace}/{pod.name}: {one_line(result.stderr)}")
         return result.stdout
+
+    def inbound_connections(self, pod: Pod) -> list[AcceptedConnection]:
+        """Istio's destination-reporter metrics from the sidecar's stats endpoint (no TLS version or cipher)."""
+        return from_istio_stats(self.proxy_admin(pod, "/stats/prometheus"))
 
     def logs(self, pod: Pod, container: str, *, timeout: float | None = None) -> str:
         """A container's log, through the kubelet; an unanswering kubelet is an InfrastructureError, once for the run."""

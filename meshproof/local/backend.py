@@ -23,7 +23,7 @@ from . import host, volumes
 from .controlplane import ControlPlane, PodView
 from .defects import behaviour_of
 from .gateway import IngressGateway
-from .images import command_for
+from .images import command_for, exec_argv
 from .injection import INJECTION_LABEL, REVISION_LABEL, wants_sidecar
 from .kinds import admit, features as modelled_features
 from .kubelet import Kubelet
@@ -33,6 +33,10 @@ from .objects import Store, key_of
 from .probes import http_probes, rewrite, rewrite_requested
 from .processes import IMPORT_ROOT, Process, Supervisor, tail
 from .sidecar import Sidecar
+from .access_log import accepted_connections
+from .capture import LocalCapture
+from .envoy_config import INBOUND_ACCESS_LOG
+from ..evidence import AcceptedConnection
 
 #: set on every process of a run so a leak check can find them by run id
 RUN_ENV = "MESHPROOF_RUN"
@@ -367,8 +371,9 @@ class LocalCluster(Cluster):
             raise MeshproofError(f"pod {pod.name} has no container {container} (has {', '.join(local.containers)})")
         argv = tuple(argv)
         uid = host.PROXY_UID if container == PROXY_CONTAINER else None
+        run = argv if uid is not None else exec_argv(argv)
         try:
-            done = subprocess.run(host.netns_exec(local.netns, argv, uid=uid), input=stdin, capture_output=True,
+            done = subprocess.run(host.netns_exec(local.netns, run, uid=uid), input=stdin, capture_output=True,
                                   timeout=timeout, cwd="/")
         except subprocess.TimeoutExpired as exc:
             return ExecResult(argv, 124, (exc.stdout or b"").decode(errors="replace"), "exec timed out")
@@ -393,6 +398,16 @@ class LocalCluster(Cluster):
         if status != 200:
             raise MeshproofError(f"Envoy admin {path} answered {status} in {pod.name}")
         return body
+
+    def inbound_connections(self, pod: Pod) -> list[AcceptedConnection]:
+        sidecar = self._local(pod).sidecar
+        if sidecar is None:
+            raise MeshproofError(f"pod {pod.namespace}/{pod.name} has no sidecar")
+        return accepted_connections(sidecar.files.path(INBOUND_ACCESS_LOG))
+
+    def start_capture(self, pod: Pod, port: int) -> LocalCapture:
+        local = self._local(pod)
+        return LocalCapture(self.supervisor, local.netns, local.directory, port)
 
     def diagnostics(self, namespace: str) -> dict[str, str]:
         found: dict[str, str] = {}

@@ -163,7 +163,7 @@ class ControlPlane:
                         identities.add(spiffe_id(self.trust_domain, backend.namespace, backend.service_account))
                 if endpoints:
                     destinations.append(Destination(fqdn=fqdn, port=int(port["port"]), endpoints=tuple(endpoints),
-                                                    identities=tuple(sorted(identities))))
+                                                    identities=tuple(sorted(identities)), tcp=not _is_http(port)))
         return destinations
 
     def _registry_only(self, namespace: str) -> bool:

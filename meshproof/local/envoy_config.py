@@ -51,6 +51,8 @@ class Destination:
     endpoints: tuple[tuple[str, int], ...]
     #: SPIFFE identities the server may present; empty means plaintext (no sidecar, or DISABLE)
     identities: tuple[str, ...] = ()
+    #: an opaque TCP port (not http/http2/grpc by name or appProtocol)
+    tcp: bool = False
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -73,6 +75,10 @@ class SidecarBehaviour:
     inspect_server_first: bool = False
     #: inbound TLS reads the workload certificate and key from files, as pre-SDS meshes mounted them
     certs_on_disk: bool = False
+    #: outbound TCP (non-HTTP) destinations get plaintext; HTTP ones keep mTLS
+    no_mtls_origination_for_tcp: bool = False
+    #: inbound TLS on TCP (non-HTTP) ports is terminated without asking for a client certificate
+    tcp_client_cert_not_requested: bool = False
 
 
 #: where a proxy with ``certs_on_disk`` finds its workload certificate and key (in its own directory)
@@ -180,6 +186,30 @@ def certificate_secret(name: str, cert_chain_pem: bytes, key_pem: bytes) -> dict
 
 def root_secret(name: str, ca_pem: bytes) -> dict[str, Any]:
     return {"@type": SECRET, "name": name, "validation_context": {"trusted_ca": {"inline_string": ca_pem.decode()}}}
+
+
+#: the inbound access log of a sidecar, in its own directory: one JSON object per connection (TCP) or request (HTTP)
+INBOUND_ACCESS_LOG = "inbound-access.log"
+#: what the server's sidecar saw of each accepted peer, in Envoy's access log command operators
+ACCESS_LOG_FIELDS = {
+    "start_time": "%START_TIME(%s.%3f)%",
+    "connection_id": "%CONNECTION_ID%",
+    "peer_uri_san": "%DOWNSTREAM_PEER_URI_SAN%",
+    "tls_version": "%DOWNSTREAM_TLS_VERSION%",
+    "tls_cipher": "%DOWNSTREAM_TLS_CIPHER%",
+    "source": "%DOWNSTREAM_REMOTE_ADDRESS%",
+    "destination": "%DOWNSTREAM_LOCAL_ADDRESS%",
+}
+
+
+def with_access_log(network_filter: dict[str, Any], files: ConfigFiles, protocol: str) -> dict[str, Any]:
+    """``network_filter`` (tcp_proxy or http_connection_manager) logging to the inbound access log."""
+    network_filter["typed_config"]["access_log"] = [_typed(
+        "envoy.access_loggers.file", "envoy.extensions.access_loggers.file.v3.FileAccessLog",
+        path=str(files.path(INBOUND_ACCESS_LOG)),
+        log_format={"json_format": {**ACCESS_LOG_FIELDS, "protocol": protocol}},
+    )]
+    return network_filter
 
 
 def tcp_proxy(stat: str, cluster: str) -> dict[str, Any]:
@@ -328,14 +358,16 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
     def app_filter(mtls: bool) -> dict:
         stat = f"inbound_{label}_{'mtls' if mtls else 'plain'}"
         if http:
-            return http_connection_manager(stat, INBOUND_PASSTHROUGH, client_cert_details=mtls)
-        return tcp_proxy(stat, INBOUND_PASSTHROUGH)
+            return with_access_log(http_connection_manager(stat, INBOUND_PASSTHROUGH, client_cert_details=mtls),
+                                   files, "http")
+        return with_access_log(tcp_proxy(stat, INBOUND_PASSTHROUGH), files, "tcp")
 
+    no_client_cert = behaviour.tcp_client_cert_not_requested and not http
     mtls_chain = {
         "name": f"inbound-mtls-{label}",
         "filter_chain_match": {**base_match, "transport_protocol": "tls"},
         "transport_socket": downstream_tls(
-            files, require_client_certificate=True, validation=ROOT_SECRET,
+            files, require_client_certificate=not no_client_cert, validation=None if no_client_cert else ROOT_SECRET,
             accept_untrusted=behaviour.accept_any_client_cert,
             certificate_files=(files.path(DISK_CERT_CHAIN), files.path(DISK_KEY)) if behaviour.certs_on_disk else None,
         ),
@@ -402,8 +434,10 @@ def sidecar_listeners(files: ConfigFiles, config: SidecarConfig) -> list[dict[st
 
 def sidecar_clusters(files: ConfigFiles, config: SidecarConfig) -> list[dict[str, Any]]:
     clusters = [original_dst_cluster(PASSTHROUGH), original_dst_cluster(INBOUND_PASSTHROUGH), static_cluster(BLACKHOLE, ())]
+    behaviour = config.behaviour
     for destination in config.destinations:
-        clusters.append(outbound_cluster(files, destination, originate_mtls=not config.behaviour.no_mtls_origination))
+        plaintext = behaviour.no_mtls_origination or (behaviour.no_mtls_origination_for_tcp and destination.tcp)
+        clusters.append(outbound_cluster(files, destination, originate_mtls=not plaintext))
     return clusters
 
 

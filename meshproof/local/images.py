@@ -11,12 +11,15 @@ from ..errors import ConfigError
 
 _PY = [sys.executable, "-m"]
 PYTHONS = ("python", "python3")
+#: stand-ins that take the container's own args (ports and prefix for tcp-echo), not ``--port``
+TAKES_ARGS = frozenset({"istio/tcp-echo-server"})
 
 #: image repository (registry and tag stripped) -> argv prefix; None runs the container's own command
 STAND_INS: dict[str, list[str] | None] = {
     "istio/examples-bookinfo-details-v1": _PY + ["meshproof.local.apps.http_apps", "details"],
     "istio/examples-bookinfo-productpage-v1": _PY + ["meshproof.local.apps.http_apps", "productpage"],
     "mccutchen/go-httpbin": _PY + ["meshproof.local.apps.http_apps", "httpbin"],
+    "istio/tcp-echo-server": _PY + ["meshproof.local.apps.tcp_echo"],
     "curlimages/curl": None,
     "library/python": None,
 }
@@ -35,6 +38,12 @@ def repository(image: str) -> str:
     return "/".join(parts)
 
 
+def exec_argv(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """A command exec'd into an app container: ``python``/``python3`` is the interpreter running the mesh, as for
+    the python image's own command (the PATH's may be a slow launcher shim)."""
+    return (sys.executable, *argv[1:]) if argv and argv[0] in PYTHONS else argv
+
+
 def command_for(image: str, container: dict, port: int | None) -> list[str]:
     repo = repository(image)
     if repo not in STAND_INS:
@@ -47,4 +56,6 @@ def command_for(image: str, container: dict, port: int | None) -> list[str]:
         if argv[0] in PYTHONS:  # the python image's interpreter is the one running the mesh
             argv[0] = sys.executable
         return argv
+    if repo in TAKES_ARGS:
+        return stand_in + [str(a) for a in container.get("args") or []]
     return stand_in + (["--port", str(port)] if port else [])

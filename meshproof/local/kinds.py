@@ -29,8 +29,9 @@ if TYPE_CHECKING:
 ANY = None
 Fields = Mapping[str, Any] | None
 
-#: what the reference mesh offers that is not a kind: LocalCluster.start_external_database
-BACKEND_FEATURES = frozenset({"external-database"})
+#: what the reference mesh offers that is not a kind: LocalCluster.start_external_database and
+#: LocalCluster.start_capture (tcpdump in a pod's network namespace)
+BACKEND_FEATURES = frozenset({"external-database", "wire-capture"})
 
 
 @dataclass(frozen=True)

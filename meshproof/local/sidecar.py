@@ -70,6 +70,8 @@ class Envoy:
         argv = host.netns_exec(
             self.netns,
             [envoy_binary(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1", "-l", "warning",
+             # access logs reach their file within a poll of the checks that read them
+             "--file-flush-interval-msec", "200",
              "--service-node", self.node_id, "--service-cluster", self.cluster],
             uid=host.PROXY_UID,
         )
