@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from meshproof.local import host
+from meshproof.local import host, owners
 from meshproof.run import RUN_ID_ENV
 from tests.suite_runner import ROOT, child_env, run_pytest
 
@@ -72,15 +72,61 @@ def test_ctrl_c_mid_run_leaves_no_namespace_process_or_file(tmp_path):
     assert leftovers(run_id) == {"netns": [], "processes": [], "etc": [], "tmp": []}
 
 
-def test_make_clean_sweeps_what_a_killed_run_left(tmp_path):
+def make_clean(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """What `make clean` runs, in a process of its own; ``--only`` keeps it to this test's runs."""
+    return subprocess.run([*prefix, sys.executable, "-m", "meshproof.sweep", *args], cwd=ROOT, env=child_env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_make_clean_sweeps_what_a_killed_run_left_and_says_so_without_root(tmp_path):
     run_id = f"kil{secrets.token_hex(2)}"
     suite = start_suite(run_id, tmp_path)
     wait_for_mesh(run_id, suite)
     suite.kill()
     suite.wait(30)
     assert leftovers(run_id)["netns"], "a SIGKILLed run cannot clean up after itself"
-    host.sweep(run_id)
+    assert owners.record_path(run_id).exists()
+    unprivileged = make_clean("--only", run_id, prefix=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"))
+    assert unprivileged.returncode == 3, unprivileged.stdout + unprivileged.stderr
+    assert unprivileged.stdout == ""
+    assert unprivileged.stderr.strip().splitlines() == [
+        f"meshproof clean: {len(leftovers(run_id)['netns'])} network namespaces of 1 ended runs remain and only "
+        "root can remove them (they are root's): run `sudo make clean`"]
+    done = make_clean("--only", run_id)
+    assert done.returncode == 0, done.stderr
+    assert f"removed netns {host.PREFIX}{run_id}" in done.stdout.splitlines()
     assert leftovers(run_id) == {"netns": [], "processes": [], "etc": [], "tmp": []}
+    assert not owners.record_path(run_id).exists()
+
+
+def test_make_clean_next_to_a_live_run_skips_it_and_the_run_still_passes(tmp_path):
+    """Another terminal runs `make clean` while a run is mid-way: the run keeps its mesh, evidence and verdict."""
+    run_id = f"liv{secrets.token_hex(2)}"
+    suite = start_suite(run_id, tmp_path)
+    wait_for_mesh(run_id, suite)
+    done = make_clean("--only", run_id)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stdout.splitlines() if line.startswith("removed")] == []
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 1 and skipped[0].startswith(f"skipped run {run_id} (pid {suite.pid} in {ROOT},"), done.stdout
+    assert done.stdout.splitlines()[-1] == "meshproof clean: 0 leftovers removed, 1 live runs skipped"
+    output = suite.communicate(timeout=600)[0].decode()
+    assert suite.returncode == 0, output
+    assert (tmp_path / "reports" / "conformance.json").exists()
+    assert leftovers(run_id) == {"netns": [], "processes": [], "etc": [], "tmp": []}
+    assert not owners.record_path(run_id).exists()
+
+
+def test_make_clean_force_removes_a_named_live_run_which_ends_interrupted(tmp_path):
+    run_id = f"frc{secrets.token_hex(2)}"
+    suite = start_suite(run_id, tmp_path)
+    wait_for_mesh(run_id, suite)
+    done = make_clean("--only", run_id, "--force", run_id)
+    assert done.returncode == 0, done.stderr
+    output = suite.communicate(timeout=60)[0].decode()
+    assert suite.returncode == 2, output  # interrupted, never "not conformant"
+    assert leftovers(run_id) == {"netns": [], "processes": [], "etc": [], "tmp": []}
+    assert not owners.record_path(run_id).exists()
 
 
 @pytest.fixture

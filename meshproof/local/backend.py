@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import functools
+import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from ..database import service_names
 from ..egress import ExternalDatabase
 from ..errors import ConfigError, MeshproofError
 from ..pki import CertificateAuthority
-from . import host, volumes
+from . import host, limits, owners, volumes
 from .controlplane import ControlPlane, PodView, validate_peer_authentication
 from .defects import validate as validate_defects
 from .envoy_config import GatewayBehaviour, SidecarBehaviour
@@ -79,8 +81,10 @@ class LocalCluster(Cluster):
 
     def __init__(self, run_id: str, *, defects: Iterable[str] = (), revision: str | None = None,
                  root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
-                 poll_interval: float = 0.02) -> None:
+                 poll_interval: float = 0.02, proxies: int = limits.PROXIES_PER_RUN) -> None:
         self.run_id = run_id
+        #: proxies this run plans at most at once: what host limits are worked out for
+        self.proxies = proxies
         self.defects = validate_defects(list(defects))
         self.revision = revision
         self.root_namespace = root_namespace
@@ -102,16 +106,29 @@ class LocalCluster(Cluster):
             ),
             pushes_policies="control-plane-never-pushes" not in self.defects,
         )
+        self.owner: owners.Owner | None = None
         self.directory: Path | None = None
         self.ca: CertificateAuthority | None = None
         self.gateway: IngressGateway | None = None
         self._databases: dict[str, tuple[MariaDB, str, tuple[str, ...]]] = {}  # namespace -> (server, netns, names)
         self._closed = False
+        #: the last push: (sidecars whose configuration changed, sidecars)
+        self.last_push = (0, 0)
 
     # ------------------------------------------------------------ life cycle
 
     def start(self) -> "LocalCluster":
         host.require_root()
+        # recorded before anything is created, so `make clean` never takes this run for a dead one
+        self.owner = owner = owners.claim(self.run_id, checkout=IMPORT_ROOT, proxies=self.proxies)
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+        try:
+            for line in limits.prepare(self.proxies, owners.planned_proxies(owner, workers=workers)):
+                print(line, file=sys.stderr)
+        except BaseException:
+            owners.release(self.run_id)
+            self.owner = None
+            raise
         self.directory = Path(tempfile.mkdtemp(prefix=f"meshproof-{self.run_id}-"))
         self.directory.chmod(0o711)  # the proxy user must traverse to its own 0700 directory
         self.ca = CertificateAuthority.create(self.trust_domain, "meshproof reference mesh")
@@ -184,6 +201,8 @@ class LocalCluster(Cluster):
         self.network.destroy()
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
+        if self.owner is not None:  # last: until here a sweep must take this run for alive
+            owners.release(self.run_id)
 
     def mesh(self) -> MeshInfo:
         labels = {REVISION_LABEL: self.revision} if self.revision else {INJECTION_LABEL: "enabled"}
@@ -318,10 +337,12 @@ class LocalCluster(Cluster):
         """Push hosts and sidecar configuration to every pod; unchanged files are not rewritten."""
         views = self._views()
         destinations = self.control.destinations(views)
+        rewritten = 0
         for local in self.pods.values():
             host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
             if local.sidecar is not None:
-                local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
+                rewritten += local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
+        self.last_push = (rewritten, sum(local.sidecar is not None for local in self.pods.values()))
         if self.gateway is not None:  # Gateway, VirtualService, Secret and Service changes
             self.gateway.reconcile(self.store, destinations)
 
@@ -347,7 +368,7 @@ class LocalCluster(Cluster):
                 return [p.pod for p in matching]
             proc = next((proc for p in matching for proc in p.processes if not proc.alive()), None)
             if proc is not None:
-                raise MeshproofError(f"{proc.name} exited with {proc.popen.returncode}: {proc.log_text(400).strip()}")
+                raise MeshproofError(f"{proc.name} exited with {proc.popen.returncode}: {proc.fatal_line()}")
             if time.monotonic() > deadline:
                 probes = "; ".join(self.kubelet.describe(p.view.name) for p in matching)
                 raise MeshproofError(f"pods {selector} in {namespace} not ready after {timeout}s (probes: {probes})")
