@@ -34,5 +34,6 @@ bench: bootstrap
 
 # removes what ended runs left; live runs are listed as skipped; make clean FORCE=RUN_ID removes a live one
 clean:
-	@if [ -x $(PYTHON) ]; then $(PYTHON) -m meshproof.sweep $(BACKEND_ARGS) $(if $(FORCE),--force $(FORCE)); fi
-	rm -rf reports .pytest_cache
+	@if [ -x $(PYTHON) ]; then $(PYTHON) -m meshproof.sweep $(BACKEND_ARGS) $(if $(FORCE),--force $(FORCE)) --reports reports; \
+	else rm -rf reports; fi
+	rm -rf .pytest_cache

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+from pathlib import Path
 
 from .errors import MeshproofError
+from .local import owners
 
 CANNOT_REMOVE = 3
 
@@ -43,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="remove this run even though its owner is alive (repeatable)")
     parser.add_argument("--only", default="", metavar="PREFIX",
                         help="consider only reference-mesh runs whose id starts with PREFIX")
+    parser.add_argument("--reports", type=Path, default=None, metavar="DIR",
+                        help="also remove this evidence directory, unless a live run writes there")
     args = parser.parse_args(argv)
     try:
         removed, skipped = _local(args.only, args.force)
@@ -53,11 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     except (MeshproofError, PermissionError) as error:
         print(f"meshproof clean: {error}", file=sys.stderr)
         return CANNOT_REMOVE
+    if args.reports is not None and args.reports.exists():
+        writer = owners.reports_in_use(args.reports)
+        if writer is None:
+            shutil.rmtree(args.reports, ignore_errors=True)
+            removed.append(f"dir {args.reports}")
+        else:
+            skipped.append(f"evidence {args.reports} ({writer} writes there)")
     for item in removed:
         print(f"removed {item}")
     for item in skipped:
-        print(f"skipped {item}: alive (remove it anyway with --force)")
-    print(f"meshproof clean: {len(removed)} leftovers removed, {len(skipped)} live runs skipped")
+        print(f"skipped {item}: alive")
+    print(f"meshproof clean: {len(removed)} leftovers removed, {len(skipped)} live runs skipped"
+          f"{' (remove a run anyway with --force RUN_ID)' if skipped else ''}")
     return 0
 
 

@@ -85,7 +85,11 @@ def workload(name: str, namespace: str) -> list[dict]:
 
 
 def scene(sidecars: int, namespaces: int) -> list[tuple[str, list[dict]]]:
-    """N workloads across M injected namespaces (round robin); the first of each namespace is httpbin, a server."""
+    """N workloads across M injected namespaces (round robin), as (namespace, objects) pairs.
+
+    The first workload of each namespace is httpbin (a server for the enforcement probe), the others
+    the sleep sample renamed; each has its Service, so every sidecar gets every other as a destination.
+    """
     placed: list[tuple[str, list[dict]]] = []
     for index in range(sidecars):
         namespace = f"scale-{index % namespaces}"
@@ -114,8 +118,8 @@ def scale(sidecars: int, namespaces: int) -> dict:
             mesh.apply(manifests.namespace(f"scale-{index}", {"istio-injection": "enabled"}))
         mesh.apply(manifests.namespace("legacy", {}))
         mesh.apply_all(manifests.placed(manifests.load("workloads/sleep.yaml"), "legacy", {}))
-        for namespace, objects in scene(sidecars, namespaces):
-            mesh.apply_all(objects)
+        # the whole scene at once, as `kubectl apply -f scene/` would send it
+        mesh.apply_all([manifest for _, objects in scene(sidecars, namespaces) for manifest in objects])
         for local in list(mesh.pods.values()):
             mesh.wait_ready(local.view.namespace, dict(local.view.labels), timeout=READY_TIMEOUT)
         bring_up = time.monotonic() - started

@@ -36,9 +36,6 @@ from .probes import http_probes, rewrite, rewrite_requested
 from .processes import IMPORT_ROOT, Process, Supervisor, tail
 from .sidecar import Sidecar
 
-#: set on every process of a run so a leak check can find them by run id
-RUN_ENV = "MESHPROOF_RUN"
-
 #: what the reference mesh implements; a feature missing here makes a check skip as "not supported"
 LOCAL_FEATURES = frozenset({
     "sidecar", "peer-authentication", "port-level-mtls", "mesh-wide-policy",
@@ -91,7 +88,7 @@ class LocalCluster(Cluster):
         self.trust_domain = trust_domain
         self.poll_interval = poll_interval
         self.store = Store()
-        self.supervisor = Supervisor({RUN_ENV: run_id})
+        self.supervisor = Supervisor({host.RUN_ENV: run_id})
         self.network = PodNetwork(run_id)
         self.pods: dict[str, LocalPod] = {}
         self.kubelet = Kubelet(self.network.node)
@@ -114,6 +111,7 @@ class LocalCluster(Cluster):
         self._closed = False
         #: the last push: (sidecars whose configuration changed, sidecars)
         self.last_push = (0, 0)
+        self._batching = False  # inside apply_all: one push at its end
 
     # ------------------------------------------------------------ life cycle
 
@@ -226,7 +224,19 @@ class LocalCluster(Cluster):
         if kind == "Deployment" and (previous is None or previous.get("spec") != stored.get("spec")):
             self._remove_pods_of(namespace, name)
             self._create_pods(stored)
-        self._reconcile()
+        if not self._batching:
+            self._reconcile()
+
+    def apply_all(self, manifests: Iterable[Manifest]) -> None:
+        """Each object in order, then one push: istiod debounces a burst of changes into one push
+        (PILOT_DEBOUNCE_AFTER, 100 ms by default), so N applied objects do not cost N pushes to every proxy."""
+        self._batching = True
+        try:
+            for manifest in manifests:
+                self.apply(manifest)
+        finally:
+            self._batching = False
+            self._reconcile()
 
     def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
         if self._forget(kind, name, namespace or ""):
@@ -278,7 +288,7 @@ class LocalCluster(Cluster):
         names = tuple(c["name"] for c in containers) + ((PROXY_CONTAINER,) if sidecar_wanted else ())
         local = LocalPod(view, netns, directory, (namespace, deployment), names)
         self.pods[pod_name] = local
-        host.write_etc(netns, "hosts", self.control.hosts_file(view, self._views()))
+        host.write_etc(netns, "hosts", self.control.hosts_file(view, self.control.service_endpoints(self._views())))
         if sidecar_wanted:
             self._inject(local, app_probers)
         for container in containers:
@@ -336,10 +346,10 @@ class LocalCluster(Cluster):
     def _reconcile(self) -> None:
         """Push hosts and sidecar configuration to every pod; unchanged files are not rewritten."""
         views = self._views()
-        destinations = self.control.destinations(views)
+        destinations, endpoints = self.control.destinations(views), self.control.service_endpoints(views)
         rewritten = 0
         for local in self.pods.values():
-            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
+            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, endpoints))
             if local.sidecar is not None:
                 rewritten += local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
         self.last_push = (rewritten, sum(local.sidecar is not None for local in self.pods.values()))

@@ -24,6 +24,8 @@ PREFIX = "mp-"
 NETNS_ETC = Path("/etc/netns")
 NETNS_RUN = Path("/var/run/netns")
 PROXY_UID = 1337
+#: set on every process of a run (its value: the run id) so a leak check can find them
+RUN_ENV = "MESHPROOF_RUN"
 
 
 def require_root() -> None:
@@ -187,3 +189,30 @@ def sweep(only: str = "", *, force: Iterable[str] = (), owners_dir: Path = owner
             swept.removed.append(f"dir {leftover}")
         owners.release(host_run.run_id, owners_dir)
     return swept
+
+
+def processes_of(prefix: str) -> list[int]:
+    """Processes whose :data:`RUN_ENV` tag starts with ``prefix`` (every process the reference mesh starts)."""
+    tag = f"{RUN_ENV}={prefix}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(item.startswith(tag) for item in environ):
+            found.append(int(proc.name))
+    return found
+
+
+def leftovers(prefix: str, owners_dir: Path = owners.OWNERS_DIR) -> dict[str, list]:
+    """What runs whose id starts with ``prefix`` have on the host: after they end, every list must be empty."""
+    return {
+        "netns": list_netns(f"{PREFIX}{prefix}"),
+        "processes": processes_of(prefix),
+        "etc": sorted(NETNS_ETC.glob(f"{PREFIX}{prefix}*")) if NETNS_ETC.exists() else [],
+        "tmp": sorted(Path(tempfile.gettempdir()).glob(f"meshproof-{prefix}*")),
+        "owners": sorted(owners_dir.glob(f"{prefix}*.json")) if owners_dir.is_dir() else [],
+    }

@@ -21,6 +21,8 @@ from ..errors import PreflightError
 
 #: where the records live: tmpfs, root's, outside any checkout so every clone and terminal sees the same runs
 OWNERS_DIR = Path("/run/meshproof")
+#: in a checkout's default reports directory: the run writing its evidence there (an Owner record)
+REPORTS_CLAIM = ".owner.json"
 #: a run id as used in names: letters, digits, dots, underscores, dashes
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
 
@@ -116,3 +118,15 @@ def planned_proxies(own: Owner, *, workers: int = 1, directory: Path = OWNERS_DI
     stem = re.sub(r"w\d+$", "", own.run_id)
     siblings = sum(1 for o in live if re.fullmatch(re.escape(stem) + r"w\d+", o.run_id))
     return own.proxies * (1 + max(0, workers - 1 - siblings)) + sum(o.proxies for o in live)
+
+
+def reports_in_use(reports: Path) -> str | None:
+    """Who writes to ``reports`` now (a live claim, or a live ``run-<pid>`` beside it), or None."""
+    holder = read(reports / REPORTS_CLAIM)
+    if holder is not None and holder.alive():
+        return holder.describe()
+    for other in reports.glob("run-*"):
+        pid = other.name[len("run-"):]
+        if pid.isdigit() and start_time(int(pid)) is not None:
+            return f"pid {pid}"
+    return None
