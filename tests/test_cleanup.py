@@ -20,10 +20,10 @@ from tests.suite_runner import ROOT, child_env, run_pytest
 NOTHING_LEFT = {"netns": [], "processes": [], "etc": [], "tmp": [], "owners": []}
 
 
-def start_suite(run_id: str, tmp_path: Path) -> subprocess.Popen:
+def start_suite(run_id: str, tmp_path: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "suites", "-m", "strict-mtls", "-q", "-p", "no:cacheprovider",
-         f"--reports-dir={tmp_path / 'reports'}"],
+         f"--reports-dir={tmp_path / 'reports'}", *extra],
         cwd=ROOT, env=child_env({RUN_ID_ENV: run_id}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
 
@@ -93,8 +93,9 @@ def test_make_clean_next_to_a_live_run_skips_it_and_the_run_still_passes(tmp_pat
 
 
 def test_make_clean_force_removes_a_named_live_run_which_ends_interrupted(tmp_path):
+    """Named by its stem, a parallel run's workers all go; the session ends interrupted, never "not conformant"."""
     run_id = f"frc{secrets.token_hex(2)}"
-    suite = start_suite(run_id, tmp_path)
+    suite = start_suite(run_id, tmp_path, "-n", "2")
     wait_for_mesh(run_id, suite)
     done = make_clean("--only", run_id, "--force", run_id)
     assert done.returncode == 0, done.stderr

@@ -7,6 +7,7 @@ which these tests replace with the values of a fresh machine.
 from __future__ import annotations
 
 import errno
+import re
 import subprocess
 import sys
 import time
@@ -80,25 +81,49 @@ def test_too_little_memory_stops_before_any_proxy_starts():
     limits.check_memory(1, available=lambda: 1 << 40)
 
 
-CAPPED_RUN = """
+#: a child pytest whose fs.inotify.max_user_instances reads 128 (a fresh machine) and is written to a fake,
+#: or not at all when the first argument is "read-only"; the machine's own value is never written
+FRESH_MACHINE_RUN = """
 import errno, sys
 import pytest
 from meshproof.local import limits
-real = limits.read_int
+real, fake = limits.read_int, {limits.INOTIFY_INSTANCES: 128}
 def read(path):
-    return 128 if path == limits.INOTIFY_INSTANCES else real(path)
+    return fake.get(path) or real(path)
 def write(path, value):
-    raise OSError(errno.EROFS, "Read-only file system")
+    if sys.argv[1] == "read-only" or path != limits.INOTIFY_INSTANCES:
+        raise OSError(errno.EROFS, "Read-only file system")
+    fake[path] = value
 limits.read_int, limits.write_int = read, write
-sys.exit(pytest.main(sys.argv[1:]))
+sys.exit(pytest.main(sys.argv[2:]))
 """
+
+
+def fresh_machine_run(mode: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", FRESH_MACHINE_RUN, mode, *args], cwd=ROOT, env=child_env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_make_conformance_n8_on_a_fresh_machine_raises_the_limit_in_one_line(tmp_path):
+    done = fresh_machine_run("writable", "suites", "-n", "8", "--co", "-q", "-p", "no:cacheprovider",
+                             f"--reports-dir={tmp_path / 'reports'}")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    lines = [line for line in output.splitlines() if "max_user_instances" in line]
+    assert len(lines) == 1, output
+    said = re.fullmatch(r"meshproof: raised fs\.inotify\.max_user_instances from 128 to (\d+) "
+                        r"\((\d+) proxies of uid 1337 planned on this host need (\d+)\)", lines[0])
+    assert said, lines[0]
+    target, proxies, needed = map(int, said.groups())
+    # the session's 8 workers, plus the proxies of runs alive on the host at the time
+    assert proxies >= 8 * limits.PROXIES_PER_RUN and needed == proxies * limits.INOTIFY_PER_PROXY
+    assert target == 2 * needed
 
 
 def test_make_conformance_n8_under_a_cap_the_mesh_cannot_raise_stops_with_one_line(tmp_path):
     """The default limit of a fresh machine behind a read-only /proc/sys (a container): exit 3, the limit named."""
-    done = subprocess.run([sys.executable, "-c", CAPPED_RUN, "suites", "-n", "8", "-q", "-p", "no:cacheprovider",
-                           f"--reports-dir={tmp_path / 'reports'}"], cwd=ROOT, env=child_env(),
-                          capture_output=True, text=True, timeout=120)
+    done = fresh_machine_run("read-only", "suites", "-n", "8", "-q", "-p", "no:cacheprovider",
+                             f"--reports-dir={tmp_path / 'reports'}")
     output = done.stdout + done.stderr
     assert done.returncode == 3, output
     lines = [line for line in output.splitlines() if "max_user_instances" in line]

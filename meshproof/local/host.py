@@ -146,9 +146,12 @@ def _files_of(run: HostRun) -> list[Path]:
 
 
 def _end_owner(owner: owners.Owner, grace: float = 10.0) -> None:
-    """Ask a live owner to stop (SIGTERM: it ends as interrupted and tears its mesh down), for ``grace`` seconds."""
+    """Ask a live run to stop (SIGTERM to its session: it ends as interrupted and tears its mesh down).
+
+    Waits up to ``grace`` seconds for the owner to be gone.
+    """
     try:
-        os.kill(owner.pid, signal.SIGTERM)
+        os.kill(owner.session or owner.pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + grace

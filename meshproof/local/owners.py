@@ -50,6 +50,8 @@ class Owner:
     checkout: str = ""
     #: proxies the run plans at most at once (:mod:`meshproof.local.limits` sums them over the host)
     proxies: int = 0
+    #: the process to stop to end the run as interrupted: the pytest-xdist controller of a worker, else ``pid``
+    session: int = 0
 
     def alive(self) -> bool:
         return start_time(self.pid) == self.start_time
@@ -76,7 +78,8 @@ def claim(run_id: str, *, directory: Path = OWNERS_DIR, checkout: str = "", prox
         raise PreflightError(f"run id {run_id} is already used by a live run ({existing.describe()}): "
                              "choose another MESHPROOF_RUN_ID")
     pid = os.getpid()
-    owner = Owner(run_id, pid, start_time(pid) or 0, tempfile.gettempdir(), checkout, proxies)
+    session = os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else pid
+    owner = Owner(run_id, pid, start_time(pid) or 0, tempfile.gettempdir(), checkout, proxies, session)
     directory.mkdir(parents=True, exist_ok=True)
     directory.chmod(0o755)  # readable by anyone: a non-root `make clean` can still say what is alive
     target = record_path(run_id, directory)
