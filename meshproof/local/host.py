@@ -145,15 +145,20 @@ def _files_of(run: HostRun) -> list[Path]:
     return etc + [p for p in tmp.glob(f"{stem}*") if re.fullmatch(r"[a-z0-9_]{8}", p.name[len(stem):])]
 
 
-def _end_owner(owner: owners.Owner, grace: float = 10.0) -> None:
+def _end_owner(owner: owners.Owner, signalled: set[int], grace: float = 10.0) -> None:
     """Ask a live run to stop (SIGTERM to its session: it ends as interrupted and tears its mesh down).
 
-    Waits up to ``grace`` seconds for the owner to be gone.
+    A session is signalled once (``signalled``: those already asked; a second
+    SIGTERM would interrupt the teardown the first began).  Waits up to
+    ``grace`` seconds for the owner to be gone.
     """
-    try:
-        os.kill(owner.session or owner.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+    session = owner.session or owner.pid
+    if session not in signalled:
+        signalled.add(session)
+        try:
+            os.kill(session, signal.SIGTERM)
+        except ProcessLookupError:
+            return
     deadline = time.monotonic() + grace
     while owner.alive() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -173,7 +178,7 @@ def sweep(only: str = "", *, force: Iterable[str] = (), owners_dir: Path = owner
     the stem of a pytest-xdist run) removed even though their owner is alive;
     the owner is sent SIGTERM first.  Live runs are listed in ``skipped``.
     """
-    force = list(force)
+    force, signalled = list(force), set()
     swept = Swept()
     for host_run in host_runs(only, owners_dir):
         forced = _named(host_run.run_id, force)
@@ -182,7 +187,7 @@ def sweep(only: str = "", *, force: Iterable[str] = (), owners_dir: Path = owner
                 swept.skipped.append(host_run.describe())
                 continue
             if host_run.owner is not None:
-                _end_owner(host_run.owner)
+                _end_owner(host_run.owner, signalled)
         present = set(list_netns(f"{PREFIX}{host_run.run_id}"))  # a stopped owner removed its own
         for netns in sorted(present.intersection(host_run.netns), key=len, reverse=True):  # pods before the node
             delete_netns(netns)
