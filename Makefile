@@ -6,8 +6,11 @@ PYTEST := $(PYTHON) -m pytest
 # a cluster to test instead of the embedded reference mesh: make conformance KUBE_CONTEXT=my-cluster
 KUBE_CONTEXT ?=
 BACKEND_ARGS := $(if $(KUBE_CONTEXT),--kube-context $(KUBE_CONTEXT),)
-# extra pytest arguments, e.g. ARGS="-m strict-mtls -n 2"
+# extra pytest arguments, e.g. ARGS="-m strict-mtls -n 2" (an -n here wins over WORKERS)
 ARGS ?=
+# pytest-xdist workers of `make conformance`: the run mostly waits (policy windows, probes), so twice the cores pays
+WORKERS ?= $(shell echo $$(( 2 * $$(nproc) )))
+conformance: export PYTEST_ADDOPTS := -n $(WORKERS) $(PYTEST_ADDOPTS)
 
 .PHONY: bootstrap conformance test report report-screenshot bench clean
 
@@ -31,6 +34,8 @@ report-screenshot: report
 bench: bootstrap
 	$(PYTHON) scripts/benchmark.py
 
+# removes what ended runs left; live runs are listed as skipped; make clean FORCE=RUN_ID removes a live one
 clean:
-	@if [ -x $(PYTHON) ]; then $(PYTHON) -m meshproof.sweep $(BACKEND_ARGS); fi
-	rm -rf reports .pytest_cache
+	@if [ -x $(PYTHON) ]; then $(PYTHON) -m meshproof.sweep $(BACKEND_ARGS) $(if $(FORCE),--force $(FORCE)) --reports reports; \
+	else rm -rf reports; fi
+	rm -rf .pytest_cache

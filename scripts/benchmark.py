@@ -1,16 +1,24 @@
-"""Speed of the reference mesh and of the strict-mtls run, measured (not asserted).
+"""Speed of the conformance run and scale of the reference mesh, measured (not asserted).
 
-    make bench            # or: .venv/bin/python scripts/benchmark.py --runs 5
+    make bench                                   # or: .venv/bin/python scripts/benchmark.py
+    .venv/bin/python scripts/benchmark.py --sizes 10,50 --namespaces 5 --skip-suites
 
-Figures: mesh bring-up (network + CA + the bookinfo scene ready), how long a
-STRICT PeerAuthentication takes to be enforced on a running sidecar, and the
-wall time of a whole `pytest -m strict-mtls` run.  Written to reports/benchmark.json.
+Suites (one invocation, so the ratios compare runs under the same load): the
+whole run serial, the whole run with the default workers of `make conformance`,
+and `-m strict-mtls` with those workers; each figure with its ratio to the
+serial run.  Scale: for N sidecars across M namespaces (the scene generator),
+the bring-up time, the memory per sidecar (proportional set size of its Envoy
+and pilot-agent), the push a namespace STRICT PeerAuthentication causes (how
+many sidecars it rewrites, how long the control plane takes) and the
+enforcement latency (apply -> first RESET seen by a plaintext client).
+Written to reports/benchmark.json.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import json
-import statistics
+import os
 import subprocess
 import sys
 import time
@@ -27,74 +35,158 @@ from meshproof.policies import peer_authentication  # noqa: E402
 from meshproof.probe import curl_in_pod  # noqa: E402
 from meshproof.run import new_run_id  # noqa: E402
 
-SCENE = ("bookinfo/details.yaml", "bookinfo/productpage.yaml", "workloads/httpbin.yaml", "workloads/sleep.yaml")
+#: what `make conformance` runs with by default (the Makefile's WORKERS)
+DEFAULT_WORKERS = 2 * (os.cpu_count() or 1)
+ENFORCEMENT_TIMEOUT = 30.0
+READY_TIMEOUT = 300.0
 
 
-def bring_up() -> tuple[LocalCluster, float, dict]:
+# ---------------------------------------------------------------- suites
+
+def suite_run(name: str, *args: str) -> float:
+    """Wall time of one conformance run in a child pytest; a failing run is no figure."""
+    reports = ROOT / "reports" / f"benchmark-{name}"
     started = time.monotonic()
-    mesh = LocalCluster(f"b{new_run_id()}").start()
-    mesh.apply(manifests.namespace("bookinfo", {"istio-injection": "enabled"}))
-    mesh.apply(manifests.namespace("legacy", {}))
-    for relative in SCENE:
-        mesh.apply_all(manifests.placed(manifests.load(relative), "bookinfo", {}))
-    mesh.apply_all(manifests.placed(manifests.load("workloads/sleep.yaml"), "legacy", {}))
-    pods = {app: mesh.wait_ready("bookinfo", {"app": app}, timeout=30)[0] for app in ("details", "productpage", "httpbin", "sleep")}
-    pods["legacy"] = mesh.wait_ready("legacy", {"app": "sleep"}, timeout=30)[0]
-    return mesh, time.monotonic() - started, pods
-
-
-def strict_enforcement(mesh: LocalCluster, legacy) -> float:
-    """From the apply call to the first reset seen by a plaintext client."""
-    url = "http://details.bookinfo.svc.cluster.local:9080/details/1"
-    applied = time.monotonic()
-    mesh.apply(peer_authentication("bookinfo", STRICT))
-    while not RESET.matches(curl_in_pod(mesh, legacy, url, timeout=2).outcome):
-        if time.monotonic() - applied > 30:
-            raise RuntimeError("STRICT was not enforced within 30 s")
-    elapsed = time.monotonic() - applied
-    mesh.delete("PeerAuthentication", "default", "bookinfo", timeout=10)
-    return elapsed
-
-
-def suite_run() -> float:
-    started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "pytest", "suites", "-m", "strict-mtls", "-q", "-p", "no:cacheprovider",
-                           f"--reports-dir={ROOT / 'reports' / 'benchmark-run'}"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "pytest", "suites", "-q", "-p", "no:cacheprovider",
+                           f"--reports-dir={reports}", *args], cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"strict-mtls run failed:\n{done.stdout[-2000:]}")
+        raise SystemExit(f"benchmark: the {name} run failed (exit {done.returncode}):\n{done.stdout[-3000:]}")
     return time.monotonic() - started
 
 
-def describe(values: list[float]) -> dict:
-    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3), "max": round(max(values), 3),
-            "runs": len(values)}
+def suites(workers: int) -> dict:
+    serial = suite_run("serial", "-p", "no:xdist")
+    parallel = suite_run("parallel", "-n", str(workers))
+    strict = suite_run("strict-mtls", "-n", str(workers), "-m", "strict-mtls")
+    return {"workers": workers, "serial_s": round(serial, 1), "parallel_s": round(parallel, 1),
+            "strict_mtls_parallel_s": round(strict, 1), "parallel_to_serial": round(parallel / serial, 3),
+            "strict_mtls_to_serial": round(strict / serial, 3)}
+
+
+# ---------------------------------------------------------------- scale
+
+def workload(name: str, namespace: str) -> list[dict]:
+    """One generated workload: the sleep sample renamed (Deployment, Service, ServiceAccount), in ``namespace``."""
+    made = []
+    for manifest in manifests.load("workloads/sleep.yaml"):
+        manifest = copy.deepcopy(manifest)
+        manifest["metadata"]["name"] = name
+        manifest["metadata"]["namespace"] = namespace
+        spec = manifest.get("spec") or {}
+        if manifest["kind"] == "Service":
+            spec["selector"] = {"app": name}
+        if manifest["kind"] == "Deployment":
+            spec["selector"]["matchLabels"] = {"app": name}
+            template = spec["template"]
+            template["metadata"]["labels"] = {"app": name}
+            template["spec"]["serviceAccountName"] = name
+        made.append(manifest)
+    return made
+
+
+def scene(sidecars: int, namespaces: int) -> list[tuple[str, list[dict]]]:
+    """N workloads across M injected namespaces (round robin), as (namespace, objects) pairs.
+
+    The first workload of each namespace is httpbin (a server for the enforcement probe), the others
+    the sleep sample renamed; each has its Service, so every sidecar gets every other as a destination.
+    """
+    placed: list[tuple[str, list[dict]]] = []
+    for index in range(sidecars):
+        namespace = f"scale-{index % namespaces}"
+        if index < namespaces:
+            placed.append((namespace, manifests.placed(manifests.load("workloads/httpbin.yaml"), namespace, {})))
+        else:
+            placed.append((namespace, workload(f"w{index}", namespace)))
+    return placed
+
+
+def pss(pid: int) -> int:
+    """Proportional set size of a process in bytes (its share of pages shared with other proxies)."""
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def scale(sidecars: int, namespaces: int) -> dict:
+    namespaces = min(namespaces, sidecars)
+    mesh = LocalCluster(f"s{new_run_id()}", proxies=sidecars + 2)
+    try:
+        started = time.monotonic()
+        mesh.start()
+        for index in range(namespaces):
+            mesh.apply(manifests.namespace(f"scale-{index}", {"istio-injection": "enabled"}))
+        mesh.apply(manifests.namespace("legacy", {}))
+        mesh.apply_all(manifests.placed(manifests.load("workloads/sleep.yaml"), "legacy", {}))
+        # the whole scene at once, as `kubectl apply -f scene/` would send it
+        mesh.apply_all([manifest for _, objects in scene(sidecars, namespaces) for manifest in objects])
+        for local in list(mesh.pods.values()):
+            mesh.wait_ready(local.view.namespace, dict(local.view.labels), timeout=READY_TIMEOUT)
+        bring_up = time.monotonic() - started
+        proxies = [p for local in mesh.pods.values() if local.sidecar for p in (local.sidecar.process, local.sidecar.agent)]
+        memory = sum(pss(p.popen.pid) for p in proxies if p is not None and p.alive()) / sidecars
+        legacy = mesh.wait_ready("legacy", {"app": "sleep"}, timeout=READY_TIMEOUT)[0]
+        url = "http://httpbin.scale-0.svc.cluster.local:8080/get"
+        applied = time.monotonic()
+        mesh.apply(peer_authentication("scale-0", STRICT))
+        pushed = time.monotonic() - applied
+        rewritten, total = mesh.last_push
+        while not RESET.matches(curl_in_pod(mesh, legacy, url, timeout=2).outcome):
+            if time.monotonic() - applied > ENFORCEMENT_TIMEOUT:
+                raise SystemExit(f"benchmark: STRICT was not enforced within {ENFORCEMENT_TIMEOUT} s at N={sidecars}")
+        enforced = time.monotonic() - applied
+    finally:
+        mesh.close()
+    return {"sidecars": sidecars, "namespaces": namespaces, "bring_up_s": round(bring_up, 2),
+            "pss_per_sidecar_mib": round(memory / (1 << 20), 1), "push_ms": round(pushed * 1000, 1),
+            "push_rewrote": rewritten, "push_sidecars": total, "enforced_ms": round(enforced * 1000, 1)}
+
+
+def growth(rows: list[dict], key: str) -> str:
+    """How a figure grows from the smallest to the largest N: the exponent k of N**k between them."""
+    if len(rows) < 2 or rows[0][key] <= 0:
+        return "n/a"
+    import math
+
+    k = math.log(rows[-1][key] / rows[0][key]) / math.log(rows[-1]["sidecars"] / rows[0]["sidecars"])
+    return f"N^{k:.2f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--sizes", default="10,50,100,200", help="sidecar counts of the scale table")
+    parser.add_argument("--namespaces", type=int, default=10, help="namespaces the sidecars are spread across")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
+    parser.add_argument("--skip-suites", action="store_true", help="only the scale table")
+    parser.add_argument("--skip-scale", action="store_true", help="only the suite runs")
     args = parser.parse_args()
-    bring_ups, enforcements, suites = [], [], []
-    for _ in range(args.runs):
-        mesh, seconds, pods = bring_up()
-        try:
-            bring_ups.append(seconds)
-            enforcements.append(strict_enforcement(mesh, pods["legacy"]))
-        finally:
-            mesh.close()
-    for _ in range(args.runs):
-        suites.append(suite_run())
-    figures = {
-        "mesh bring-up with the bookinfo scene ready (s)": describe(bring_ups),
-        "STRICT enforced after apply, seen by a plaintext client (s)": describe(enforcements),
-        "whole `pytest -m strict-mtls` run (s)": describe(suites),
-    }
+    figures: dict = {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()}
+    if not args.skip_suites:
+        figures["suites"] = runs = suites(args.workers)
+        print(f"whole run serial {runs['serial_s']} s; -n {args.workers}: {runs['parallel_s']} s "
+              f"(ratio {runs['parallel_to_serial']}); -m strict-mtls -n {args.workers}: {runs['strict_mtls_parallel_s']} s "
+              f"(ratio {runs['strict_mtls_to_serial']})")
+    if not args.skip_scale:
+        rows = []
+        print(f"{'sidecars':>8} {'ns':>4} {'bring-up s':>10} {'PSS/sidecar MiB':>15} {'push ms':>8} "
+              f"{'rewrote':>9} {'enforced ms':>11}")
+        for size in (int(s) for s in args.sizes.split(",")):
+            row = scale(size, args.namespaces)
+            rows.append(row)
+            print(f"{row['sidecars']:>8} {row['namespaces']:>4} {row['bring_up_s']:>10} {row['pss_per_sidecar_mib']:>15} "
+                  f"{row['push_ms']:>8} {row['push_rewrote']:>4}/{row['push_sidecars']:<4} {row['enforced_ms']:>11}",
+                  flush=True)
+        figures["scale"] = rows
+        figures["growth"] = {key: growth(rows, key) for key in ("bring_up_s", "pss_per_sidecar_mib", "push_ms",
+                                                                 "enforced_ms")}
+        print("growth from the smallest to the largest N: "
+              + ", ".join(f"{key} {value}" for key, value in figures["growth"].items()))
+    figures["load_average_at_end"] = os.getloadavg()
     out = ROOT / "reports" / "benchmark.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(figures, indent=2))
-    for name, figure in figures.items():
-        print(f"{name:62} median {figure['median']:7.3f}  min {figure['min']:7.3f}  max {figure['max']:7.3f}")
-    print(f"written: {out}")
+    print(f"written: {out} (load average {figures['load_average_at_start'][0]:.1f} at start, "
+          f"{figures['load_average_at_end'][0]:.1f} at end on {figures['cores']} cores)")
 
 
 if __name__ == "__main__":

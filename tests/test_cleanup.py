@@ -13,41 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from meshproof.local import host
+from meshproof.local import host, owners
 from meshproof.run import RUN_ID_ENV
 from tests.suite_runner import ROOT, child_env, run_pytest
 
-RUN_TAG = b"MESHPROOF_RUN="
+NOTHING_LEFT = {"netns": [], "processes": [], "etc": [], "tmp": [], "owners": []}
 
 
-def processes_of(run_id: str) -> list[int]:
-    """Processes whose environment carries the run's tag (every process the reference mesh starts)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            environ = (proc / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if RUN_TAG + run_id.encode() in environ:
-            found.append(int(proc.name))
-    return found
-
-
-def leftovers(run_id: str) -> dict[str, list]:
-    return {
-        "netns": host.list_netns(f"{host.PREFIX}{run_id}"),
-        "processes": processes_of(run_id),
-        "etc": sorted(host.NETNS_ETC.glob(f"{host.PREFIX}{run_id}*")) if host.NETNS_ETC.exists() else [],
-        "tmp": sorted(Path("/tmp").glob(f"meshproof-{run_id}*")),
-    }
-
-
-def start_suite(run_id: str, tmp_path: Path) -> subprocess.Popen:
+def start_suite(run_id: str, tmp_path: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "pytest", "suites", "-m", "strict-mtls", "-q", "-p", "no:cacheprovider",
-         f"--reports-dir={tmp_path / 'reports'}"],
+         f"--reports-dir={tmp_path / 'reports'}", *extra],
         cwd=ROOT, env=child_env({RUN_ID_ENV: run_id}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
 
@@ -55,7 +31,7 @@ def start_suite(run_id: str, tmp_path: Path) -> subprocess.Popen:
 def wait_for_mesh(run_id: str, suite: subprocess.Popen, timeout: float = 60) -> None:
     """Poll until the run's sidecars and apps are running (so the interruption really is mid-run)."""
     deadline = time.monotonic() + timeout
-    while len(processes_of(run_id)) < 8:
+    while len(host.processes_of(run_id)) < 8:
         assert suite.poll() is None, suite.stdout.read().decode()
         assert time.monotonic() < deadline, "the reference mesh did not come up"
         time.sleep(0.05)
@@ -65,22 +41,67 @@ def test_ctrl_c_mid_run_leaves_no_namespace_process_or_file(tmp_path):
     run_id = f"int{secrets.token_hex(2)}"
     suite = start_suite(run_id, tmp_path)
     wait_for_mesh(run_id, suite)
-    assert leftovers(run_id)["netns"], "the mesh's namespaces should exist mid-run"
+    assert host.leftovers(run_id)["netns"], "the mesh's namespaces should exist mid-run"
     suite.send_signal(signal.SIGINT)
     suite.wait(60)
     assert suite.returncode == 2, suite.stdout.read().decode()  # pytest's "interrupted"
-    assert leftovers(run_id) == {"netns": [], "processes": [], "etc": [], "tmp": []}
+    assert host.leftovers(run_id) == NOTHING_LEFT
 
 
-def test_make_clean_sweeps_what_a_killed_run_left(tmp_path):
+def make_clean(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """What `make clean` runs, in a process of its own; ``--only`` keeps it to this test's runs."""
+    return subprocess.run([*prefix, sys.executable, "-m", "meshproof.sweep", *args], cwd=ROOT, env=child_env(),
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_make_clean_sweeps_what_a_killed_run_left_and_says_so_without_root(tmp_path):
     run_id = f"kil{secrets.token_hex(2)}"
     suite = start_suite(run_id, tmp_path)
     wait_for_mesh(run_id, suite)
     suite.kill()
     suite.wait(30)
-    assert leftovers(run_id)["netns"], "a SIGKILLed run cannot clean up after itself"
-    host.sweep(run_id)
-    assert leftovers(run_id) == {"netns": [], "processes": [], "etc": [], "tmp": []}
+    assert host.leftovers(run_id)["netns"], "a SIGKILLed run cannot clean up after itself"
+    assert owners.record_path(run_id).exists()
+    unprivileged = make_clean("--only", run_id, prefix=("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"))
+    assert unprivileged.returncode == 3, unprivileged.stdout + unprivileged.stderr
+    assert unprivileged.stdout == ""
+    assert unprivileged.stderr.strip().splitlines() == [
+        f"meshproof clean: {len(host.leftovers(run_id)['netns'])} network namespaces of 1 ended runs remain and only "
+        "root can remove them (they are root's): run `sudo make clean`"]
+    done = make_clean("--only", run_id)
+    assert done.returncode == 0, done.stderr
+    assert f"removed netns {host.PREFIX}{run_id}" in done.stdout.splitlines()
+    assert host.leftovers(run_id) == NOTHING_LEFT
+
+
+def test_make_clean_next_to_a_live_run_skips_it_and_the_run_still_passes(tmp_path):
+    """Another terminal runs `make clean` while a run is mid-way: the run keeps its mesh, evidence and verdict."""
+    run_id = f"liv{secrets.token_hex(2)}"
+    suite = start_suite(run_id, tmp_path)
+    wait_for_mesh(run_id, suite)
+    done = make_clean("--only", run_id)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stdout.splitlines() if line.startswith("removed")] == []
+    skipped = [line for line in done.stdout.splitlines() if line.startswith("skipped")]
+    assert len(skipped) == 1 and skipped[0].startswith(f"skipped run {run_id} (pid {suite.pid} in {ROOT},"), done.stdout
+    assert done.stdout.splitlines()[-1] == ("meshproof clean: 0 leftovers removed, 1 live runs skipped "
+                                          "(remove a run anyway with --force RUN_ID)")
+    output = suite.communicate(timeout=600)[0].decode()
+    assert suite.returncode == 0, output
+    assert (tmp_path / "reports" / "conformance.json").exists()
+    assert host.leftovers(run_id) == NOTHING_LEFT
+
+
+def test_make_clean_force_removes_a_named_live_run_which_ends_interrupted(tmp_path):
+    """Named by its stem, a parallel run's workers all go; the session ends interrupted, never "not conformant"."""
+    run_id = f"frc{secrets.token_hex(2)}"
+    suite = start_suite(run_id, tmp_path, "-n", "2")
+    wait_for_mesh(run_id, suite)
+    done = make_clean("--only", run_id, "--force", run_id)
+    assert done.returncode == 0, done.stderr
+    output = suite.communicate(timeout=60)[0].decode()
+    assert suite.returncode == 2, output  # interrupted, never "not conformant"
+    assert host.leftovers(run_id) == NOTHING_LEFT
 
 
 @pytest.fixture
@@ -102,3 +123,33 @@ def test_without_root_the_reference_mesh_stops_with_one_clear_line(world_writabl
     assert done.returncode == 3, done.stdout + done.stderr
     assert "meshproof: the reference mesh needs root" in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_two_runs_in_one_checkout_both_pass_and_keep_their_own_evidence():
+    """Two `make conformance` at once in this checkout, default reports directory: the second writes beside it.
+
+    (Two clones are two checkouts: their runs differ in run id and reports directory by construction.)
+    """
+    reports = ROOT / "reports"
+    if owners.reports_in_use(reports):  # e.g. this very session, run without --reports-dir (make test gives one)
+        pytest.skip(f"{reports} is in use by {owners.reports_in_use(reports)}")
+    runs = []
+    for index in range(2):
+        runs.append(subprocess.Popen(
+            [sys.executable, "-m", "pytest", "suites", "-m", "strict-mtls", "-q", "-p", "no:cacheprovider", "-n", "2"],
+            cwd=ROOT, env=child_env({RUN_ID_ENV: f"two{index}{secrets.token_hex(2)}"}),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        if index == 0:  # the first has claimed reports/ before the second starts
+            deadline = time.monotonic() + 60
+            while owners.reports_in_use(reports) != f"pid {runs[0].pid} in {ROOT}":
+                assert runs[0].poll() is None and time.monotonic() < deadline, runs[0].stdout.read().decode()
+                time.sleep(0.05)
+    outputs = [run.communicate(timeout=600)[0].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    elsewhere = reports / f"run-{runs[1].pid}"
+    assert f"this run's evidence goes to {elsewhere}" in outputs[1]
+    for directory in (reports, elsewhere):
+        assert (directory / "conformance.json").exists() and (directory / "junit.xml").exists()
+        assert any((directory / "allure-results").glob("*-result.json"))
+    assert not (reports / owners.REPORTS_CLAIM).exists()
+    shutil.rmtree(elsewhere)

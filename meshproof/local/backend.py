@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import functools
+import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ from ..egress import ExternalDatabase
 from ..errors import ConfigError, MeshproofError
 from ..meshconfig import MeshConfig, configmap as mesh_configmap, configmap_name
 from ..pki import CertificateAuthority
-from . import host, volumes
+from . import host, limits, owners, volumes
 from .controlplane import ControlPlane, PodView
 from .defects import behaviour_of
 from .gateway import IngressGateway
@@ -38,8 +40,6 @@ from .capture import LocalCapture
 from .envoy_config import INBOUND_ACCESS_LOG
 from ..evidence import AcceptedConnection
 
-#: set on every process of a run so a leak check can find them by run id
-RUN_ENV = "MESHPROOF_RUN"
 
 
 @dataclass
@@ -76,8 +76,10 @@ class LocalCluster(Cluster):
 
     def __init__(self, run_id: str, *, defects: Iterable[str] = (), revision: str | None = None,
                  root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
-                 poll_interval: float = 0.02) -> None:
+                 poll_interval: float = 0.02, proxies: int = limits.PROXIES_PER_RUN) -> None:
         self.run_id = run_id
+        #: proxies this run plans at most at once: what host limits are worked out for
+        self.proxies = proxies
         self.behaviour = behaviour_of(defects)
         self.revision = revision
         #: where the mesh is installed (istiod, its mesh ConfigMap, the ingress gateway); the installed
@@ -86,7 +88,7 @@ class LocalCluster(Cluster):
         self.trust_domain = trust_domain
         self.poll_interval = poll_interval
         self.store = Store()
-        self.supervisor = Supervisor({RUN_ENV: run_id})
+        self.supervisor = Supervisor({host.RUN_ENV: run_id})
         self.network = PodNetwork(run_id)
         self.pods: dict[str, LocalPod] = {}
         self.kubelet = Kubelet(self.network.node)
@@ -95,11 +97,15 @@ class LocalCluster(Cluster):
             behaviour=self.behaviour.sidecar, pushes_policies=self.behaviour.control_plane.pushes_policies,
             mesh_policy_wins=self.behaviour.control_plane.mesh_policy_wins,
         )
+        self.owner: owners.Owner | None = None
         self.directory: Path | None = None
         self.ca: CertificateAuthority | None = None
         self.gateway: IngressGateway | None = None
         self._databases: dict[str, tuple[MariaDB, str, tuple[str, ...]]] = {}  # namespace -> (server, netns, names)
         self._closed = False
+        #: the last push: (sidecars whose configuration changed, sidecars)
+        self.last_push = (0, 0)
+        self._batching = False  # inside apply_all: one push at its end
 
     # ------------------------------------------------------------ life cycle
 
@@ -107,6 +113,16 @@ class LocalCluster(Cluster):
         """Bring the mesh up; if any step fails, remove what the earlier ones made before raising."""
         host.require_root()
         host.check_socket_room(self.run_id)
+        # recorded before anything is created, so `make clean` never takes this run for a dead one
+        self.owner = owner = owners.claim(self.run_id, checkout=IMPORT_ROOT, proxies=self.proxies)
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+        try:
+            for line in limits.prepare(self.proxies, owners.planned_proxies(owner, workers=workers)):
+                print(line, file=sys.stderr)
+        except BaseException:
+            owners.release(self.run_id)
+            self.owner = None
+            raise
         try:
             self.directory = Path(tempfile.mkdtemp(prefix=host.run_directory_prefix(self.run_id)))
             self.directory.chmod(0o711)  # the proxy user must traverse to its own 0700 directory
@@ -184,6 +200,8 @@ class LocalCluster(Cluster):
         self.network.destroy()
         if self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
+        if self.owner is not None:  # last: until here a sweep must take this run for alive
+            owners.release(self.run_id)
 
     def kept(self) -> str:
         return (f"network namespaces {', '.join(self.network.namespaces)}, their /etc/netns entries and "
@@ -210,7 +228,19 @@ class LocalCluster(Cluster):
         if kind == "Deployment" and (previous is None or previous.get("spec") != stored.get("spec")):
             self._remove_pods_of(namespace, name)
             self._create_pods(stored)
-        self._reconcile()
+        if not self._batching:
+            self._reconcile()
+
+    def apply_all(self, manifests: Iterable[Manifest]) -> None:
+        """Each object in order, then one push: istiod debounces a burst of changes into one push
+        (PILOT_DEBOUNCE_AFTER, 100 ms by default), so N applied objects do not cost N pushes to every proxy."""
+        self._batching = True
+        try:
+            for manifest in manifests:
+                self.apply(manifest)
+        finally:
+            self._batching = False
+            self._reconcile()
 
     def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
         if self._forget(kind, name, namespace or ""):
@@ -265,7 +295,7 @@ class LocalCluster(Cluster):
         names = tuple(c["name"] for c in containers) + ((PROXY_CONTAINER,) if sidecar_wanted else ())
         local = LocalPod(view, netns, directory, (namespace, deployment), names)
         self.pods[pod_name] = local
-        host.write_etc(netns, "hosts", self.control.hosts_file(view, self._views()))
+        host.write_etc(netns, "hosts", self.control.hosts_file(view, self.control.service_endpoints(self._views())))
         if sidecar_wanted:
             self._inject(local, app_probers)
         for container in containers:
@@ -323,11 +353,13 @@ class LocalCluster(Cluster):
     def _reconcile(self) -> None:
         """Push hosts and sidecar configuration to every pod; unchanged files are not rewritten."""
         views = self._views()
-        destinations = self.control.destinations(views)
+        destinations, endpoints = self.control.destinations(views), self.control.service_endpoints(views)
+        rewritten = 0
         for local in self.pods.values():
-            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
+            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, endpoints))
             if local.sidecar is not None:
-                local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
+                rewritten += local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
+        self.last_push = (rewritten, sum(local.sidecar is not None for local in self.pods.values()))
         if self.gateway is not None:  # Gateway, VirtualService, Secret and Service changes
             self.gateway.reconcile(self.store, destinations)
 
@@ -353,7 +385,7 @@ class LocalCluster(Cluster):
                 return [p.pod for p in matching]
             proc = next((proc for p in matching for proc in p.processes if not proc.alive()), None)
             if proc is not None:
-                raise MeshproofError(f"{proc.name} exited with {proc.popen.returncode}: {proc.log_text(400).strip()}")
+                raise MeshproofError(f"{proc.name} exited with {proc.popen.returncode}: {proc.fatal_line()}")
             if time.monotonic() > deadline:
                 probes = "; ".join(self.kubelet.describe(p.view.name) for p in matching)
                 raise MeshproofError(f"pods {selector} in {namespace} not ready after {timeout}s (probes: {probes})")

@@ -39,6 +39,14 @@ def _selects(service: Mapping[str, Any], pod: PodView) -> bool:
     )
 
 
+def _by_namespace(pods: Iterable[PodView]) -> dict[str, list[PodView]]:
+    """Pods grouped by namespace, in their order: a Service selects only pods of its own namespace."""
+    grouped: dict[str, list[PodView]] = {}
+    for pod in pods:
+        grouped.setdefault(pod.namespace, []).append(pod)
+    return grouped
+
+
 def _target_port(port: Mapping[str, Any], pod: PodView) -> int:
     target = port.get("targetPort", port["port"])
     if isinstance(target, str):
@@ -105,18 +113,25 @@ class ControlPlane:
 
     # ------------------------------------------------------------ hosts
 
-    def hosts_file(self, pod: PodView, pods: Iterable[PodView]) -> str:
-        pods = list(pods)
-        lines = ["127.0.0.1 localhost", f"{pod.ip} {pod.name}"]
+    def service_endpoints(self, pods: Iterable[PodView]) -> list[tuple[str, str, str]]:
+        """(namespace, name, address of its first endpoint) of every Service that has one, once per push."""
+        by_namespace = _by_namespace(pods)
+        found = []
         for service in self.store.of_kind("Service"):
             name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
-            endpoint = next((p for p in pods if _selects(service, p)), None)
-            if endpoint is None:
-                continue
+            endpoint = next((p for p in by_namespace.get(namespace, ()) if _selects(service, p)), None)
+            if endpoint is not None:
+                found.append((namespace, name, endpoint.ip))
+        return found
+
+    def hosts_file(self, pod: PodView, endpoints: Iterable[tuple[str, str, str]]) -> str:
+        """``endpoints``: :meth:`service_endpoints`, computed once for every pod of a push."""
+        lines = ["127.0.0.1 localhost", f"{pod.ip} {pod.name}"]
+        for namespace, name, address in endpoints:
             names = [f"{name}.{namespace}.{CLUSTER_DOMAIN}", f"{name}.{namespace}.svc", f"{name}.{namespace}"]
             if namespace == pod.namespace:
                 names.append(name)
-            lines.append(f"{endpoint.ip} {' '.join(names)}")
+            lines.append(f"{address} {' '.join(names)}")
         lines += [f"{address} {name}" for name, address in sorted(self.external_hosts.items())]
         return "\n".join(lines) + "\n"
 
@@ -125,7 +140,7 @@ class ControlPlane:
     def sidecar_config(self, pod: PodView, destinations: list[Destination]) -> SidecarConfig:
         """``destinations``: :meth:`destinations`, computed once for every proxy of a push."""
         mtls = self.mtls_of(pod)
-        services = list(self.store.of_kind("Service"))
+        services = list(self.store.of_kind("Service", pod.namespace))  # only its own namespace's select a pod
         http_ports = {
             _target_port(port, pod)
             for service in services if _selects(service, pod)
@@ -144,12 +159,12 @@ class ControlPlane:
 
     def destinations(self, pods: Iterable[PodView]) -> list[Destination]:
         """Every in-mesh Service port as client proxies (sidecars and the ingress gateway) see it."""
-        pods, policies = list(pods), self.policies()
+        by_namespace, policies = _by_namespace(pods), self.policies()
         taken: set[tuple[str, int]] = set()
         destinations = []
         for service in self.store.of_kind("Service"):
             fqdn = f"{service['metadata']['name']}.{service['metadata']['namespace']}.{CLUSTER_DOMAIN}"
-            backends = [p for p in pods if _selects(service, p)]
+            backends = [p for p in by_namespace.get(service["metadata"]["namespace"], ()) if _selects(service, p)]
             for port in (service.get("spec") or {}).get("ports") or []:
                 endpoints, identities = [], set()
                 for backend in backends:

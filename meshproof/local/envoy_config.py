@@ -119,8 +119,10 @@ class ConfigFiles:
         return self.directory / name
 
     def source(self, name: str) -> dict[str, Any]:
+        # strings, not Path objects: a push renders two of these per cluster of every rewritten sidecar
+        directory = str(self.directory)
         return {
-            "path_config_source": {"path": str(self.path(name)), "watched_directory": {"path": str(self.directory)}},
+            "path_config_source": {"path": f"{directory}/{name}", "watched_directory": {"path": directory}},
             "resource_api_version": "V3",
         }
 

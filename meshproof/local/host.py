@@ -1,24 +1,31 @@
 """Linux plumbing of the reference mesh: network namespaces, veths, iptables, processes.
 
-Everything a run creates carries the run's prefix (``mp-<run id>``) so that
-``make clean`` can find what a killed run left behind.
+Everything a run creates carries the run's prefix (``mp-<run id>``) and the
+run records its owner (:mod:`meshproof.local.owners`), so that ``make clean``
+removes what a killed run left behind and nothing of a live one.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import ConfigError, PreflightError
+from . import owners
 
 PREFIX = "mp-"
 NETNS_ETC = Path("/etc/netns")
 NETNS_RUN = Path("/var/run/netns")
 PROXY_UID = 1337
+#: set on every process of a run (its value: the run id) so a leak check can find them
+RUN_ENV = "MESHPROOF_RUN"
 
 
 #: the programs the reference mesh runs, and what provides them (named in the line that says one is missing)
@@ -148,16 +155,132 @@ def iptables_restore(netns: str, rules: str) -> None:
     run(["ip", "netns", "exec", netns, "iptables-restore"], input=rules)
 
 
-def sweep(run_id: str = "") -> list[str]:
-    """Remove the namespaces, processes and temp directories a killed run left (every run's by default)."""
-    removed = []
-    for netns in list_netns(f"{PREFIX}{run_id}"):
-        delete_netns(netns)
-        removed.append(f"netns {netns}")
-    for leftover in NETNS_ETC.glob(f"{PREFIX}{run_id}*") if NETNS_ETC.exists() else ():
-        shutil.rmtree(leftover, ignore_errors=True)
-        removed.append(f"dir {leftover}")
-    for leftover in Path(tempfile.gettempdir()).glob(f"meshproof-{run_id}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
-        removed.append(f"dir {leftover}")
-    return removed
+@dataclass
+class HostRun:
+    """What one run has on this host: its owner record (None for a run without one) and network namespaces."""
+
+    run_id: str
+    owner: owners.Owner | None
+    netns: list[str] = field(default_factory=list)
+
+    def alive(self) -> bool:
+        """Its owner runs; a run without a record counts as alive while any process runs in its namespaces."""
+        if self.owner is not None:
+            return self.owner.alive()
+        return any(run(["ip", "netns", "pids", netns], check=False).stdout.split() for netns in self.netns)
+
+    def describe(self) -> str:
+        owner = self.owner.describe() if self.owner else "no owner recorded, processes running inside"
+        return f"run {self.run_id} ({owner}, {len(self.netns)} network namespaces)"
+
+
+def _run_of(netns: str, known: Iterable[str]) -> str:
+    """The run a namespace belongs to: ``mp-<run>`` (its node) or ``mp-<run>-<n>`` (its pods)."""
+    name = netns[len(PREFIX):]
+    owning = [r for r in known if name == r or (name.startswith(f"{r}-") and name[len(r) + 1:].isdigit())]
+    return max(owning, key=len) if owning else re.sub(r"-\d+$", "", name)
+
+
+def host_runs(only: str = "", owners_dir: Path = owners.OWNERS_DIR) -> list[HostRun]:
+    """Every run with a record or a namespace on this host whose id starts with ``only``."""
+    runs = {run_id: HostRun(run_id, owner) for run_id, owner in owners.recorded(owners_dir).items()
+            if run_id.startswith(only)}
+    for netns in list_netns(f"{PREFIX}{only}"):
+        run_id = _run_of(netns, runs)
+        runs.setdefault(run_id, HostRun(run_id, None)).netns.append(netns)
+    return sorted(runs.values(), key=lambda r: r.run_id)
+
+
+def _named(run_id: str, wanted: Iterable[str]) -> bool:
+    """``run_id`` is one of ``wanted``, or a pytest-xdist worker's run of one (``<id>w<n>``)."""
+    return any(run_id == name or re.fullmatch(re.escape(name) + r"w\d+", run_id) for name in wanted)
+
+
+def _files_of(run: HostRun) -> list[Path]:
+    """The run's /etc/netns entries and temp directories (``meshproof-<run id>-`` and mkdtemp's 8 characters)."""
+    etc = [p for p in NETNS_ETC.glob(f"{PREFIX}{run.run_id}*") if _run_of(p.name, [run.run_id]) == run.run_id] \
+        if NETNS_ETC.exists() else []
+    tmp = Path(run.owner.tmp if run.owner else tempfile.gettempdir())
+    stem = f"meshproof-{run.run_id}-"
+    return etc + [p for p in tmp.glob(f"{stem}*") if re.fullmatch(r"[a-z0-9_]{8}", p.name[len(stem):])]
+
+
+def _end_owner(owner: owners.Owner, signalled: set[int], grace: float = 10.0) -> None:
+    """Ask a live run to stop (SIGTERM to its session: it ends as interrupted and tears its mesh down).
+
+    A session is signalled once (``signalled``: those already asked; a second
+    SIGTERM would interrupt the teardown the first began).  Waits up to
+    ``grace`` seconds for the owner to be gone.
+    """
+    session = owner.session or owner.pid
+    if session not in signalled:
+        signalled.add(session)
+        try:
+            os.kill(session, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+    deadline = time.monotonic() + grace
+    while owner.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+@dataclass
+class Swept:
+    removed: list[str] = field(default_factory=list)
+    #: live runs left alone, each described in one line
+    skipped: list[str] = field(default_factory=list)
+
+
+def sweep(only: str = "", *, force: Iterable[str] = (), owners_dir: Path = owners.OWNERS_DIR) -> Swept:
+    """Remove what runs whose owner is gone left behind: namespaces (and what runs inside), /etc/netns, temp dirs.
+
+    ``only``: consider only run ids starting with it.  ``force``: run ids (or
+    the stem of a pytest-xdist run) removed even though their owner is alive;
+    the owner is sent SIGTERM first.  Live runs are listed in ``skipped``.
+    """
+    force, signalled = list(force), set()
+    swept = Swept()
+    for host_run in host_runs(only, owners_dir):
+        forced = _named(host_run.run_id, force)
+        if host_run.alive():
+            if not forced:
+                swept.skipped.append(host_run.describe())
+                continue
+            if host_run.owner is not None:
+                _end_owner(host_run.owner, signalled)
+        present = set(list_netns(f"{PREFIX}{host_run.run_id}"))  # a stopped owner removed its own
+        for netns in sorted(present.intersection(host_run.netns), key=len, reverse=True):  # pods before the node
+            delete_netns(netns)
+            swept.removed.append(f"netns {netns}")
+        for leftover in _files_of(host_run):
+            shutil.rmtree(leftover, ignore_errors=True)
+            swept.removed.append(f"dir {leftover}")
+        owners.release(host_run.run_id, owners_dir)
+    return swept
+
+
+def processes_of(prefix: str) -> list[int]:
+    """Processes whose :data:`RUN_ENV` tag starts with ``prefix`` (every process the reference mesh starts)."""
+    tag = f"{RUN_ENV}={prefix}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(item.startswith(tag) for item in environ):
+            found.append(int(proc.name))
+    return found
+
+
+def leftovers(prefix: str, owners_dir: Path = owners.OWNERS_DIR) -> dict[str, list]:
+    """What runs whose id starts with ``prefix`` have on the host: after they end, every list must be empty."""
+    return {
+        "netns": list_netns(f"{PREFIX}{prefix}"),
+        "processes": processes_of(prefix),
+        "etc": sorted(NETNS_ETC.glob(f"{PREFIX}{prefix}*")) if NETNS_ETC.exists() else [],
+        "tmp": sorted(Path(tempfile.gettempdir()).glob(f"meshproof-{prefix}*")),
+        "owners": sorted(owners_dir.glob(f"{prefix}*.json")) if owners_dir.is_dir() else [],
+    }

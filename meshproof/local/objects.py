@@ -29,6 +29,8 @@ def key_of(manifest: Mapping[str, Any]) -> Key:
 class Store:
     def __init__(self) -> None:
         self._objects: dict[Key, dict[str, Any]] = {}
+        #: the same objects by kind, in the same order: a push reads a few kinds for every proxy
+        self._kinds: dict[str, dict[Key, dict[str, Any]]] = {}
 
     def put(self, manifest: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Store a copy; keep the creation stamp of an object that already existed."""
@@ -39,18 +41,20 @@ class Store:
         meta["creationTimestamp"] = (
             previous["metadata"]["creationTimestamp"] if previous else f"{next(_clock):012d}"
         )
-        self._objects[key] = stored
+        self._objects[key] = self._kinds.setdefault(key[0], {})[key] = stored
         return stored, previous
 
     def remove(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._objects.pop((kind, "" if kind in CLUSTER_SCOPED else namespace, name), None)
+        key = (kind, "" if kind in CLUSTER_SCOPED else namespace, name)
+        self._kinds.get(kind, {}).pop(key, None)
+        return self._objects.pop(key, None)
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self._objects.get((kind, "" if kind in CLUSTER_SCOPED else namespace, name))
 
     def of_kind(self, kind: str, namespace: str | None = None) -> Iterator[dict[str, Any]]:
-        for (k, ns, _), obj in list(self._objects.items()):
-            if k == kind and (namespace is None or ns == namespace):
+        for (_, ns, _), obj in list(self._kinds.get(kind, {}).items()):
+            if namespace is None or ns == namespace:
                 yield obj
 
     def in_namespace(self, namespace: str) -> list[tuple[str, str]]:

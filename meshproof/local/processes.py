@@ -29,6 +29,12 @@ class Process:
     def log_text(self, limit: int = 20000) -> str:
         return tail(self.log, limit)
 
+    def fatal_line(self) -> str:
+        """Why it died, in its own words: Envoy's first ``[critical]`` line, else the log's last line."""
+        lines = [line.strip() for line in self.log_text().splitlines() if line.strip()]
+        critical = next((line for line in lines if "[critical]" in line), None)
+        return critical or (lines[-1] if lines else "(nothing in its log)")
+
 
 def stop(popen: subprocess.Popen, grace: float) -> None:
     """TERM, and KILL if it is still running after ``grace`` seconds."""

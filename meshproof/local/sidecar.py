@@ -128,7 +128,14 @@ class Sidecar(Envoy):
         argv = host.netns_exec(self.netns, [sys.executable, "-m", "meshproof.local.apps.status_agent"])
         self.agent = supervisor.start(f"pilot-agent {self.node_id}", argv, log, env=env)
 
+    #: the configuration last published, so an unchanged one costs no rendering
+    published: SidecarConfig | None = None
+
     def publish(self, config: SidecarConfig) -> bool:
+        """Write LDS and CDS when ``config`` differs from the last one; returns whether a file changed."""
+        if config == self.published:
+            return False
+        self.published = config
         changed_clusters = self.files.publish("cds.json", sidecar_clusters(self.files, config))
         changed_listeners = self.files.publish("lds.json", sidecar_listeners(self.files, config))
         return changed_clusters or changed_listeners
