@@ -77,5 +77,5 @@ def test_the_matching_checks_fail_against_a_defective_mesh(defect, tmp_path):
     assert run.exit_code == 1, run.output
     assert run.failed == CAUGHT_BY[defect], run.output
     assert run.passed == ALL_CHECKS - CAUGHT_BY[defect]
-    diagnosed = diagnosed_failures(tmp_path / "reports")
+    diagnosed = diagnosed_failures(tmp_path / "reports" / "latest")
     assert len(diagnosed) == len(CAUGHT_BY[defect]) and all(diagnosed.values()), diagnosed

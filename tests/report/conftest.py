@@ -67,7 +67,11 @@ class FakeRun:
 
     def __init__(self, result: pytest.RunResult, root: Path) -> None:
         self.result = result
-        self.reports = root / "reports"
+        #: the evidence root; each run writes into runs/<evidence id>/, ``latest`` points at the last one
+        self.root = root / "reports"
+        runs = sorted((self.root / "runs").iterdir()) if (self.root / "runs").is_dir() else []
+        #: this run's own directory (the newest one)
+        self.reports = runs[-1] if runs else self.root / "runs" / "none"
 
     @property
     def conformance(self) -> dict:
@@ -95,9 +99,10 @@ def fake_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     pytester.makeconftest(RUN_CONFTEST)
     pytester.makepyfile(helpers=HELPERS)
 
-    def run(source: str, *args: str) -> FakeRun:
+    def run(source: str, *args: str, conftest: str = "") -> FakeRun:
         """In a child process: allure-pytest's listener is process-global, so an in-process run
-        would share it with the outer session's."""
+        would share it with the outer session's.  ``conftest`` is added to the fake suite's conftest."""
+        pytester.makeconftest(RUN_CONFTEST + textwrap.dedent(conftest))
         pytester.makepyfile(test_fake=textwrap.dedent(source))
         result = pytester.runpytest_subprocess("-p", "fixtures.reporting", "-p", "no:cacheprovider", *args)
         return FakeRun(result, pytester.path)

@@ -1,0 +1,160 @@
+"""Secrets stay out of the evidence: secret options redacted at the source, key material scrubbed.
+
+Two lines of defence.  Options that carry a secret are listed in
+:data:`SECRET_OPTIONS` and their values never reach a report (the reproduce
+command, the run's settings).  Whatever else a run writes goes through
+:func:`scrub`, which recognises private keys by their content, not one
+spelling: PEM blocks in any letter case (even cut off by truncated output),
+base64 of a PEM file (Kubernetes Secret data), and base64 DER of a key
+(PKCS#8, PKCS#1, SEC1 EC), which ``cryptography`` confirms by parsing it.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import shlex
+from pathlib import Path
+from typing import Iterable
+
+from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+REDACTED = "[private key redacted by meshproof]"
+SECRET_VALUE = "[redacted]"
+
+#: command-line options whose value is a secret; a test checks every option naming a password is here
+SECRET_OPTIONS = frozenset({"--external-db-password"})
+
+
+def redact_argv(argv: Iterable[str]) -> list[str]:
+    """``argv`` with the value of every secret option (``--opt=V`` or ``--opt V``) replaced."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(SECRET_VALUE)
+            hide_next = False
+            continue
+        name, eq, _ = arg.partition("=")
+        if name in SECRET_OPTIONS:
+            out.append(f"{name}={SECRET_VALUE}" if eq else arg)
+            hide_next = not eq
+        else:
+            out.append(arg)
+    return out
+
+
+def redact_command(command: str) -> str:
+    """A shell command line (as ``shlex.join`` wrote it) with its secret options' values redacted."""
+    if not any(option in command for option in SECRET_OPTIONS):
+        return command
+    try:
+        return shlex.join(redact_argv(shlex.split(command)))
+    except ValueError:  # unbalanced quotes: keep nothing after the secret option's name
+        for option in SECRET_OPTIONS:
+            if option in command:
+                command = command[:command.index(option)] + f"{option}={SECRET_VALUE} ..."
+        return command
+
+
+# ---------------------------------------------------------------------------
+# Key material.
+
+# a PEM private-key block in any letter case, or one cut off by truncated output (then it runs to the end)
+_PEM_KEY = re.compile(
+    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.IGNORECASE
+)
+# a run of base64, possibly over several lines (real or JSON-escaped newlines), long enough to hold a key
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16,}(?:(?:\r?\n|\\n)[A-Za-z0-9+/]{4,})*={0,2}")
+_MIN_KEY_BYTES = 32
+_MARKER = re.compile(r"PRIVATE KEY", re.IGNORECASE)
+
+
+def _der_length(data: bytes, at: int) -> tuple[int, int] | None:
+    """(length, offset of the contents) of the ASN.1 element whose length octets start at ``at``."""
+    if at >= len(data):
+        return None
+    first = data[at]
+    if first < 0x80:
+        return first, at + 1
+    count = first & 0x7F
+    if not 1 <= count <= 3 or at + 1 + count > len(data):
+        return None
+    return int.from_bytes(data[at + 1:at + 1 + count], "big"), at + 1 + count
+
+
+def _looks_like_key_der(data: bytes) -> bool:
+    """Whether ``data`` starts like a private key structure, complete or cut off.
+
+    PKCS#8 (RFC 5208/5958), PKCS#1 (RFC 8017 A.1.2) and SEC1 (RFC 5915) keys all
+    open with a SEQUENCE holding INTEGER version 0 or 1, followed by an
+    AlgorithmIdentifier SEQUENCE (PKCS#8), the modulus INTEGER (PKCS#1) or the
+    key OCTET STRING (SEC1).  Certificates and public keys open with two
+    SEQUENCEs instead.
+    """
+    if len(data) < 8 or data[0] != 0x30:
+        return False
+    header = _der_length(data, 1)
+    if header is None:
+        return False
+    _, body = header
+    return data[body:body + 2] == b"\x02\x01" and data[body + 2:body + 3] in (b"\x00", b"\x01") \
+        and data[body + 3:body + 4] in (b"\x30", b"\x02", b"\x04")
+
+
+def _is_key_der(data: bytes) -> bool:
+    """A complete key that ``cryptography`` parses, or a key structure cut off by truncated output."""
+    try:
+        load_der_private_key(data, password=None)
+        return True
+    except Exception:  # not a key, an unsupported algorithm, or cut off: the structure decides
+        return _looks_like_key_der(data)
+
+
+def _decoded(run: str) -> bytes | None:
+    text = re.sub(r"\r?\n|\\n", "", run).rstrip("=")
+    text = text[:len(text) - len(text) % 4] if len(text) % 4 == 1 else text
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _redact_base64(match: re.Match[str]) -> str:
+    decoded = _decoded(match.group(0))
+    if decoded is None or len(decoded) < _MIN_KEY_BYTES:
+        return match.group(0)
+    if _PEM_KEY.search(decoded.decode("latin-1")) or _is_key_der(decoded):
+        return REDACTED
+    return match.group(0)
+
+
+def scrub(text: str) -> str:
+    """Redact private keys from ``text``: PEM in any case, base64 of PEM, base64 DER.
+
+    A remaining bare mention of the PEM marker (a ``grep "PRIVATE KEY"`` in a
+    probe's command, say) is lowercased, so that an auditor's
+    ``grep -ri "BEGIN.*PRIVATE KEY" reports/`` finding nothing is a reliable check.
+    """
+    text = _PEM_KEY.sub(REDACTED, text)
+    text = _BASE64_RUN.sub(_redact_base64, text)
+    return _MARKER.sub("private key", text)
+
+
+def scrub_tree(directory: Path) -> list[Path]:
+    """Scrub every text file under ``directory`` in place; return the files changed.
+
+    The last line of defence: it also covers what other plugins wrote
+    (allure-pytest's failure traces, the JUnit XML).  Binary files are left alone.
+    """
+    changed = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not p.is_symlink()):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        clean = scrub(text)
+        if clean != text:
+            path.write_text(clean, encoding="utf-8")
+            changed.append(path)
+    return changed
