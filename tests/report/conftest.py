@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -62,6 +63,10 @@ def answers(*bodies):
 """
 
 
+#: a fake suite runs with the reporting plugin only
+PLUGIN_ARGS = ("-p", "fixtures.reporting", "-p", "no:cacheprovider")
+
+
 class FakeRun:
     """A finished fake run: pytest's outcome plus the files the plugin wrote."""
 
@@ -99,12 +104,18 @@ def fake_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     pytester.makeconftest(RUN_CONFTEST)
     pytester.makepyfile(helpers=HELPERS)
 
-    def run(source: str, *args: str, conftest: str = "") -> FakeRun:
-        """In a child process: allure-pytest's listener is process-global, so an in-process run
-        would share it with the outer session's.  ``conftest`` is added to the fake suite's conftest."""
+    def write(source: str, conftest: str = "") -> None:
+        """The fake suite's files; ``conftest`` is added to its conftest."""
         pytester.makeconftest(RUN_CONFTEST + textwrap.dedent(conftest))
         pytester.makepyfile(test_fake=textwrap.dedent(source))
-        result = pytester.runpytest_subprocess("-p", "fixtures.reporting", "-p", "no:cacheprovider", *args)
+
+    def run(source: str, *args: str, conftest: str = "") -> FakeRun:
+        """In a child process: allure-pytest's listener is process-global, so an in-process run
+        would share it with the outer session's."""
+        write(source, conftest)
+        result = pytester.runpytest_subprocess(*PLUGIN_ARGS, *args)
         return FakeRun(result, pytester.path)
 
+    run.write = write
+    run.argv = [sys.executable, "-m", "pytest", *PLUGIN_ARGS]
     return run
