@@ -64,8 +64,10 @@ def redact_command(command: str) -> str:
 _PEM_KEY = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.IGNORECASE
 )
-# a run of base64, possibly over several lines (real or JSON-escaped newlines), long enough to hold a key
-_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{16,}(?:(?:\r?\n|\\n)[A-Za-z0-9+/]{4,})*={0,2}")
+# a run of base64, possibly over several lines (real or JSON-escaped newlines), long enough to hold a key;
+# it starts at a token's start (after an escaped newline's "n" too, which is not part of it)
+_BASE64_RUN = re.compile(
+    r"(?:(?<=\\n)|(?<![A-Za-z0-9+/\\]))[A-Za-z0-9+/]{16,}(?:(?:\r?\n|\\n)[A-Za-z0-9+/]{4,})*={0,2}")
 _MIN_KEY_BYTES = 32
 _MARKER = re.compile(r"PRIVATE KEY", re.IGNORECASE)
 
@@ -102,31 +104,46 @@ def _looks_like_key_der(data: bytes) -> bool:
         and data[body + 3:body + 4] in (b"\x30", b"\x02", b"\x04")
 
 
-def _is_key_der(data: bytes) -> bool:
-    """A complete key that ``cryptography`` parses, or a key structure cut off by truncated output."""
+def _parses_as_key(data: bytes) -> bool:
+    """``cryptography`` reads ``data`` as an unencrypted DER private key (PKCS#8, PKCS#1, SEC1)."""
     try:
         load_der_private_key(data, password=None)
         return True
-    except Exception:  # not a key, an unsupported algorithm, or cut off: the structure decides
-        return _looks_like_key_der(data)
+    except Exception:  # not a key, or one of an algorithm this build lacks: the structure check decides
+        return False
 
 
-def _decoded(run: str) -> bytes | None:
-    text = re.sub(r"\r?\n|\\n", "", run).rstrip("=")
-    text = text[:len(text) - len(text) % 4] if len(text) % 4 == 1 else text
+_LINE_BREAK = re.compile(r"\r?\n|\\n")
+
+
+def _decoded(text: str) -> bytes | None:
+    text = _LINE_BREAK.sub("", text).rstrip("=")
+    if len(text) % 4 == 1:  # cut off mid-quantum: drop the odd character
+        text = text[:-1]
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         return None
 
 
-def _redact_base64(match: re.Match[str]) -> str:
-    decoded = _decoded(match.group(0))
+def _holds_key(text: str, *, complete: bool) -> bool:
+    """Base64 of a PEM key, or of a DER key that ``cryptography`` parses (``complete``) or that starts like one."""
+    decoded = _decoded(text)
     if decoded is None or len(decoded) < _MIN_KEY_BYTES:
-        return match.group(0)
-    if _PEM_KEY.search(decoded.decode("latin-1")) or _is_key_der(decoded):
-        return REDACTED
-    return match.group(0)
+        return False
+    if _PEM_KEY.search(decoded.decode("latin-1")):
+        return True
+    return _parses_as_key(decoded) if complete else _looks_like_key_der(decoded)
+
+
+def _redact_base64(match: re.Match[str]) -> str:
+    """The run redacted up to the last of its lines that belongs to a key; ordinary text after it kept."""
+    run = match.group(0)
+    breaks = [m.start() for m in _LINE_BREAK.finditer(run)]
+    for end in [len(run), *reversed(breaks)]:  # the whole run first, then without its last lines
+        if _holds_key(run[:end], complete=True):
+            return REDACTED + run[end:]
+    return REDACTED if _holds_key(run, complete=False) else run  # a key cut off by truncated output
 
 
 def scrub(text: str) -> str:
