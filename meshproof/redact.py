@@ -64,10 +64,11 @@ def redact_command(command: str) -> str:
 _PEM_KEY = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.IGNORECASE
 )
-# a run of base64, possibly over several lines (real or JSON-escaped newlines), long enough to hold a key;
-# it starts at a token's start (after an escaped newline's "n" too, which is not part of it)
-_BASE64_RUN = re.compile(
-    r"(?:(?<=\\n)|(?<![A-Za-z0-9+/\\]))[A-Za-z0-9+/]{16,}(?:(?:\r?\n|\\n)[A-Za-z0-9+/]{4,})*={0,2}")
+# a run of base64, possibly over several lines (real or JSON-escaped newlines), long enough to hold a key:
+# DER keys open with a SEQUENCE (0x30, base64 "M"), PEM files with dashes (base64 "LS0t"); the literal
+# first characters keep the scan cheap, _redact_base64 checks that the run starts a token
+_BASE64_RUN = re.compile(r"(?:M|LS0t)[A-Za-z0-9+/]{14,}(?:(?:\r?\n|\\n)[A-Za-z0-9+/]{4,})*={0,2}")
+_BASE64_CHAR = re.compile(r"[A-Za-z0-9+/]")
 _MIN_KEY_BYTES = 32
 _MARKER = re.compile(r"PRIVATE KEY", re.IGNORECASE)
 
@@ -138,7 +139,10 @@ def _holds_key(text: str, *, complete: bool) -> bool:
 
 def _redact_base64(match: re.Match[str]) -> str:
     """The run redacted up to the last of its lines that belongs to a key; ordinary text after it kept."""
-    run = match.group(0)
+    run, start, text = match.group(0), match.start(), match.string
+    inside_token = start > 0 and _BASE64_CHAR.match(text[start - 1]) and text[start - 2:start] != "\\n"
+    if inside_token:  # the middle of a longer token, whose start did not look like key material
+        return run
     breaks = [m.start() for m in _LINE_BREAK.finditer(run)]
     for end in [len(run), *reversed(breaks)]:  # the whole run first, then without its last lines
         if _holds_key(run[:end], complete=True):

@@ -1,6 +1,7 @@
 """Nothing leaks: not after Ctrl-C mid-run, and `make clean` sweeps what a killed run left."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -70,6 +71,8 @@ def test_ctrl_c_mid_run_leaves_no_namespace_process_or_file(tmp_path):
     suite.wait(60)
     assert suite.returncode == 2, suite.stdout.read().decode()  # pytest's "interrupted"
     assert leftovers(run_id) == {"netns": [], "processes": [], "etc": [], "tmp": []}
+    (report,) = (tmp_path / "reports" / "runs").glob("*/conformance.json")
+    assert json.loads(report.read_text())["verdict"] == "interrupted"
 
 
 def test_make_clean_sweeps_what_a_killed_run_left(tmp_path):
