@@ -55,7 +55,7 @@ BREAKS_MIDWAY = """
 
     @strict
     def test_plaintext_is_reset():
-        becomes("plaintext is reset", answers(None), RESET, FAST)
+        once("plaintext is reset", answers(None)(), RESET)
 
     @gateway
     def test_gateway_dies_then_check_fails():
