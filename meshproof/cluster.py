@@ -170,6 +170,17 @@ class Cluster(abc.ABC):
         """
         raise MeshproofError(f"the {self.backend} backend cannot capture packets")
 
+    def machinery_faults(self) -> list[str]:
+        """What is broken in the machinery the suite stands on, right now; cheap, never raises.
+
+        One sentence per fault, naming it: a process of the reference mesh that
+        exited on its own (an Envoy, the kubelet stand-in, MariaDB), or an API
+        server that no longer answers.  Empty when all is well.  A check that
+        fails while this is not empty is an infrastructure error, never
+        "not conformant" (meshproof.verdict).
+        """
+        return []
+
     def diagnostics(self, namespace: str) -> dict[str, str]:
         """Text attachments that explain a failure in ``namespace`` (name -> content)."""
         return {}

@@ -1,4 +1,4 @@
-"""What a run leaves for an auditor: the conformance report, Allure metadata, redaction.
+"""What a run leaves for an auditor: the conformance report and Allure metadata.
 
 Everything here is plain data in, files out, with no pytest import, so the
 writers can be tested on their own and the pytest plugin
@@ -7,10 +7,8 @@ from :mod:`meshproof.capabilities`, never from a list kept here.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -20,79 +18,21 @@ import yaml
 from . import __version__
 from .capabilities import CAPABILITIES
 from .check import NOT_CONFORMANT
+from .redact import REDACTED, redact_command, scrub, scrub_tree  # noqa: F401 (scrub is used through report)
+from .verdict import NOT_CONFORMANT_KIND, SUITE_ERROR_KIND, failure_kind, run_verdict
 
 # ---------------------------------------------------------------------------
-# Redaction: a private key must never reach a results file.
-
-REDACTED = "[private key redacted by meshproof]"
-
-# a PEM block, or a block cut off by truncated output (then it runs to the end)
-_PEM_KEY = re.compile(
-    r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(?:-----END \1PRIVATE KEY-----|\Z)"
-)
-# base64 of "-----BEGIN" as found in Kubernetes Secret data (tls.key, key.pem)
-_BASE64_PEM = re.compile(r"LS0tLS1CRUdJTi[A-Za-z0-9+/]+=*")
-_MARKER = re.compile(r"PRIVATE KEY")
-
-
-def _redact_base64(match: re.Match[str]) -> str:
-    try:
-        decoded = base64.b64decode(match.group(0) + "==", validate=False)
-    except (binascii.Error, ValueError):
-        return match.group(0)
-    return REDACTED if b"PRIVATE KEY" in decoded else match.group(0)
-
-
-def scrub(text: str) -> str:
-    """Redact private keys, PEM or base64-encoded PEM, from ``text``.
-
-    A remaining bare mention of the PEM marker (a ``grep "PRIVATE KEY"`` in a
-    probe's command, say) is lowercased, so that an auditor's
-    ``grep -r "PRIVATE KEY" reports/`` finding nothing is a reliable check.
-    """
-    text = _PEM_KEY.sub(REDACTED, text)
-    text = _BASE64_PEM.sub(_redact_base64, text)
-    return _MARKER.sub("private key", text)
-
-
-def scrub_tree(directory: Path) -> list[Path]:
-    """Scrub every text file under ``directory`` in place; return the files changed.
-
-    The last line of defence: it also covers what other plugins wrote
-    (allure-pytest's failure traces, the JUnit XML).  Binary files are left alone.
-    """
-    changed = []
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (UnicodeDecodeError, OSError):
-            continue
-        clean = scrub(text)
-        if clean != text:
-            path.write_text(clean, encoding="utf-8")
-            changed.append(path)
-    return changed
-
-
-# ---------------------------------------------------------------------------
-# Checks and their classification.
+# Checks and their classification (the kinds are decided in meshproof.verdict).
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
 SKIPPED, NOT_SUPPORTED = "skipped", "not-supported"
 XFAILED, XPASSED = "xfailed", "xpassed"
 DESELECTED = "deselected"
-
-NOT_CONFORMANT_KIND = "mesh is not conformant"
-SUITE_ERROR_KIND = "suite or infrastructure error"
+#: a check that started but did not finish (the run was interrupted): neither passed nor failed
+NOT_RUN = "not-run"
 
 #: a skip reason starting with this means the mesh lacks a feature the check needs
 NOT_SUPPORTED_PREFIX = "not supported"
-
-
-def failure_kind(message: str) -> str:
-    """Tell a non-conformant mesh apart from a broken suite or cluster, by the error message."""
-    first = message.lstrip().removeprefix("AssertionError: ")
-    return NOT_CONFORMANT_KIND if first.startswith(NOT_CONFORMANT) else SUITE_ERROR_KIND
 
 
 def skip_outcome(reason: str) -> str:
@@ -116,7 +56,7 @@ class Check:
 # ---------------------------------------------------------------------------
 # Per-capability verdicts.
 
-SUCCESS, PARTIAL, FAILURE, NOT_RUN = "success", "partial", "failure", "not-run"
+SUCCESS, PARTIAL, FAILURE = "success", "partial", "failure"
 
 
 @dataclass
@@ -128,25 +68,54 @@ class CapabilityResult:
     failed: int = 0
     skipped: int = 0
     not_supported: int = 0
+    not_run: int = 0
+    failed_tests: list[str] = field(default_factory=list)
+    skipped_tests: list[str] = field(default_factory=list)
+    unsupported_features: list[str] = field(default_factory=list)
 
-    def add(self, outcome: str) -> None:
+    def add(self, check: "Check") -> None:
+        outcome = check.outcome
         if outcome in (PASSED, XPASSED):
             self.passed += 1
         elif outcome in (FAILED, ERROR):
             self.failed += 1
+            self.failed_tests.append(check.nodeid)
+        elif outcome == NOT_RUN:
+            self.not_run += 1
         elif outcome == NOT_SUPPORTED:
             self.not_supported += 1
+            self.skipped_tests.append(check.nodeid)
+            feature = check.reason.partition(":")[2].strip()
+            if feature and feature not in self.unsupported_features:
+                self.unsupported_features.append(feature)
         else:  # skipped, xfailed: not run as a conformance check
             self.skipped += 1
+            self.skipped_tests.append(check.nodeid)
 
     @property
     def result(self) -> str:
-        """failure if any check failed; partial if some were skipped; not-run if none ran."""
+        """failure if any check failed; not-run if none passed; partial if some were skipped or did not finish."""
         if self.failed:
             return FAILURE
         if not self.passed:
             return NOT_RUN
-        return PARTIAL if self.skipped or self.not_supported else SUCCESS
+        return PARTIAL if self.skipped or self.not_supported or self.not_run else SUCCESS
+
+    def profile(self) -> dict[str, Any]:
+        """This capability as a Gateway API ``ProfileReport`` (name, summary, core status)."""
+        core: dict[str, Any] = {
+            "result": self.result,
+            "statistics": {"Passed": self.passed, "Failed": self.failed, "Skipped": self.skipped,
+                           "NotSupported": self.not_supported, "NotRun": self.not_run},
+        }
+        if self.skipped_tests:
+            core["skippedTests"] = list(self.skipped_tests)
+        if self.failed_tests:
+            core["failedTests"] = list(self.failed_tests)
+        row: dict[str, Any] = {"name": self.marker, "summary": CAPABILITIES[self.marker].title, "core": core}
+        if self.unsupported_features:
+            row["unsupportedFeatures"] = list(self.unsupported_features)
+        return row
 
 
 def capability_results(checks: Iterable[Check]) -> dict[str, CapabilityResult]:
@@ -155,7 +124,7 @@ def capability_results(checks: Iterable[Check]) -> dict[str, CapabilityResult]:
     for check in checks:
         for marker in check.capabilities:
             if marker in results:
-                results[marker].add(check.outcome)
+                results[marker].add(check)
     return results
 
 
@@ -174,13 +143,25 @@ EXIT_MEANINGS = {
 
 @dataclass
 class RunFacts:
-    """What the report says about the run itself; plain data so xdist can ship it."""
+    """What the report says about the run itself; plain data so xdist can ship it.
+
+    ``settings``: every meshproof option given a non-default value (``--name``
+    -> value as text, secrets already redacted); ``commit``: the suite's git
+    commit, or "" outside a checkout; ``evidence``: the name of the run's
+    evidence directory under ``reports/runs/``.
+    """
 
     backend: str = "unknown"
     run_ids: list[str] = field(default_factory=list)
     mesh: dict[str, Any] = field(default_factory=dict)
     kubernetes_version: str = ""
     command: str = ""
+    settings: dict[str, str] = field(default_factory=dict)
+    commit: str = ""
+    evidence: str = ""
+
+    def __post_init__(self) -> None:
+        self.command = redact_command(self.command)  # at the source: whoever builds the facts
 
     @classmethod
     def from_run_info(cls, run: Any, command: str = "") -> "RunFacts":
@@ -205,18 +186,21 @@ class RunFacts:
             self.mesh or other.mesh,
             self.kubernetes_version or other.kubernetes_version,
             self.command or other.command,
+            self.settings or other.settings,
+            self.commit or other.commit,
+            self.evidence or other.evidence,
         )
 
+    @property
+    def mode(self) -> str:
+        """Gateway API's ``mode``: ``default``, or the deliberate defects the reference mesh ran with."""
+        defects = self.settings.get("--mesh-defect", "")
+        return f"defects: {defects}" if defects else "default"
 
-def _verdict(statistics: Mapping[str, int], checks: list[Check]) -> str:
-    kinds = {check.kind for check in checks if check.kind}
-    if NOT_CONFORMANT_KIND in kinds:
-        return "not conformant"
-    if kinds or statistics.get(ERROR, 0):
-        return "error"
-    if not statistics.get(PASSED, 0) and not statistics.get(XPASSED, 0):
-        return "no checks run"
-    return "conformant"
+
+#: the report's type, as Kubernetes objects and the Gateway API ConformanceReport name theirs
+API_VERSION = "meshproof.io/v1alpha1"
+KIND = "ConformanceReport"
 
 
 def _listed(checks: list[Check], *outcomes: str, with_kind: bool = False) -> list[dict[str, Any]]:
@@ -232,6 +216,13 @@ def _listed(checks: list[Check], *outcomes: str, with_kind: bool = False) -> lis
     return rows
 
 
+def verdict_of(checks: list[Check], *, interrupted: bool, exit_status: int):
+    """The run's :class:`meshproof.verdict.Verdict` from its checks (see :func:`meshproof.verdict.run_verdict`)."""
+    passed = sum(1 for check in checks if check.outcome in (PASSED, XPASSED))
+    return run_verdict((check.kind for check in checks if check.kind), passed=passed,
+                       interrupted=interrupted, exit_status=exit_status)
+
+
 def conformance_report(
     facts: RunFacts,
     checks: list[Check],
@@ -240,34 +231,42 @@ def conformance_report(
     started: str,
     finished: str,
     exit_status: int,
+    verdict: str,
 ) -> dict[str, Any]:
-    """The report as a plain mapping: written as YAML and JSON, read by tests."""
+    """The report as a plain mapping (docs/report.md): written as YAML and JSON, read by tests.
+
+    ``exit_status`` is the code the run ends with, ``verdict`` the name of its
+    :class:`meshproof.verdict.Verdict`.
+    """
     mesh = facts.mesh
     stats = {name: int(statistics.get(name, 0)) for name in (PASSED, FAILED, ERROR, SKIPPED, XFAILED, XPASSED, DESELECTED)}
     stats["not_supported"] = sum(1 for check in checks if check.outcome == NOT_SUPPORTED)
     stats["plain_skipped"] = stats[SKIPPED] - stats["not_supported"]
+    stats["not_run"] = sum(1 for check in checks if check.outcome == NOT_RUN)
     stats["checks"] = len(checks)
     return {
-        "meshproof": __version__,
-        "verdict": _verdict(statistics, checks),
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "date": started,
+        "finished": finished,
+        "verdict": verdict,
         "implementation": {
-            "profile": mesh.get("profile", "unknown"),
+            "project": mesh.get("profile", "unknown"),
             "version": mesh.get("version", "unknown"),
             "platform": mesh.get("platform", "unknown"),
         },
-        "date": started,
-        "finished": finished,
+        "mode": facts.mode,
+        "meshproof": {"version": __version__, "commit": facts.commit or "unknown"},
         "backend": facts.backend,
         "kubernetes_version": facts.kubernetes_version,
         "run_ids": list(facts.run_ids),
+        "evidence": facts.evidence,
+        "settings": dict(facts.settings),
         "mesh_features": list(mesh.get("features", [])),
-        "capabilities": {
-            marker: {"title": CAPABILITIES[marker].title, "result": r.result, "passed": r.passed,
-                     "failed": r.failed, "skipped": r.skipped, "not_supported": r.not_supported}
-            for marker, r in capability_results(checks).items()
-        },
+        "profiles": [r.profile() for r in capability_results(checks).values()],
         "statistics": stats,
         "failed": _listed(checks, FAILED, ERROR, with_kind=True),
+        "not_run": _listed(checks, NOT_RUN),
         "not_supported": _listed(checks, NOT_SUPPORTED),
         "skipped": _listed(checks, SKIPPED, XFAILED),
         "exit_status": {"code": exit_status, "meaning": EXIT_MEANINGS.get(exit_status, "unknown")},
@@ -282,28 +281,43 @@ def write_conformance_report(report: Mapping[str, Any], directory: Path) -> list
     as_json = json.dumps(report, indent=2, ensure_ascii=False) + "\n"
     paths = [directory / "conformance.yaml", directory / "conformance.json"]
     for path, text in zip(paths, (as_yaml, as_json)):
-        path.write_text(scrub(text), encoding="utf-8")
+        staged = path.with_name(f".{path.name}.tmp")
+        staged.write_text(scrub(text), encoding="utf-8")
+        os.replace(staged, path)  # a reader sees the whole report or none
     return paths
 
 
 # ---------------------------------------------------------------------------
 # Allure metadata that allure-pytest does not write.
 
-def environment_properties(facts: RunFacts) -> str:
-    """Allure's environment widget, as a Java properties file."""
+def environment_properties(facts: RunFacts, conformance: Mapping[str, Any] | None = None) -> str:
+    """Allure's environment widget, as a Java properties file: the verdict first, then the run's conditions.
+
+    Every non-default setting is listed (``setting.--mesh-defect=...``), so a run
+    with a deliberate defect or weakened timeouts never looks like a real one.
+    """
     mesh = facts.mesh
-    values = {
+    values: dict[str, Any] = {}
+    if conformance is not None:
+        values["verdict"] = conformance["verdict"]
+        values["exit.code"] = conformance["exit_status"]["code"]
+    values.update({
         "backend": facts.backend,
+        "mode": facts.mode,
         "mesh.profile": mesh.get("profile", "unknown"),
         "mesh.version": mesh.get("version", "unknown"),
         "mesh.platform": mesh.get("platform", "unknown"),
         "kubernetes.version": facts.kubernetes_version or "n/a",
         "run.id": ",".join(facts.run_ids) or "n/a",
         "meshproof.version": __version__,
-    }
-    # properties syntax: escape backslashes, and keep each value on one line
-    lines = [f"{key}={str(value).replace(chr(92), chr(92) * 2).replace(chr(10), ' ')}" for key, value in values.items()]
-    return "\n".join(lines) + "\n"
+        "meshproof.commit": facts.commit or "unknown",
+    })
+    values.update({f"setting.{name}": value for name, value in facts.settings.items()})
+    # properties syntax: escape backslashes, '=' and ':' in keys, and keep each value on one line
+    def escaped(text: Any, key: bool = False) -> str:
+        text = str(text).replace("\\", "\\\\").replace("\n", " ")
+        return text.replace("=", "\\=").replace(":", "\\:") if key else text
+    return "\n".join(f"{escaped(key, True)}={escaped(value)}" for key, value in values.items()) + "\n"
 
 
 def categories() -> list[dict[str, Any]]:
@@ -327,10 +341,11 @@ def categories() -> list[dict[str, Any]]:
     ]
 
 
-def write_allure_metadata(facts: RunFacts, results_dir: Path) -> list[Path]:
+def write_allure_metadata(facts: RunFacts, results_dir: Path,
+                          conformance: Mapping[str, Any] | None = None) -> list[Path]:
     results_dir.mkdir(parents=True, exist_ok=True)
     env = results_dir / "environment.properties"
-    env.write_text(scrub(environment_properties(facts)), encoding="utf-8")
+    env.write_text(scrub(environment_properties(facts, conformance)), encoding="utf-8")
     cats = results_dir / "categories.json"
     cats.write_text(json.dumps(categories(), indent=2) + "\n", encoding="utf-8")
     return [env, cats]

@@ -4,15 +4,20 @@
 #
 #   scripts/build-report.sh [RESULTS_DIR] [OUTPUT_DIR]
 #
-# Defaults: reports/allure-results -> reports/html.  Node packages are
+# Defaults: the last run's evidence, reports/latest/allure-results ->
+# reports/latest/html (inside that run's own directory, reports/runs/<id>/;
+# `latest` is resolved once, so a run finishing meanwhile cannot mix in).
+# The report's first page shows the run's verdict and conditions, read from
+# the conformance.json beside the results (report/allurerc.mjs).  Node packages are
 # installed into report/node_modules from report/package-lock.json the first
 # time (and again only when the lock file changes); after that no network is
 # used.  Exit 3 when Node or the results are missing.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-results="$(realpath -m "${1:-$root/reports/allure-results}")"
-output="$(realpath -m "${2:-$root/reports/html}")"
+latest="$(realpath -m "$root/reports/latest")"
+results="$(realpath -m "${1:-$latest/allure-results}")"
+output="$(realpath -m "${2:-$(dirname "$results")/html}")"
 node_project="$root/report"
 
 fail() { echo "build-report: $*" >&2; exit 3; }

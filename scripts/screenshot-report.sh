@@ -4,15 +4,15 @@
 #
 #   scripts/screenshot-report.sh [REPORT_HTML] [OUTPUT] [FRAGMENT]
 #
-# Defaults: reports/html/index.html -> reports/report.png.  FRAGMENT is a test
+# Defaults: reports/latest/html/index.html -> reports/latest/html/report.png.  FRAGMENT is a test
 # result id, to open that test's page with its steps.  Chromium is Debian's
 # package, installed when missing and when running as root.  Exit 3 when it
 # cannot be had.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-page="$(realpath "${1:-$root/reports/html/index.html}")"
-output="$(realpath -m "${2:-$root/reports/report.png}")"
+page="$(realpath "${1:-$root/reports/latest/html/index.html}")"
+output="$(realpath -m "${2:-$(dirname "$page")/report.png}")"
 fragment="${3:-}"
 
 fail() { echo "screenshot-report: $*" >&2; exit 3; }

@@ -1,6 +1,7 @@
 """Nothing leaks: not after Ctrl-C mid-run, and `make clean` sweeps what a killed run left."""
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -46,6 +47,8 @@ def test_ctrl_c_mid_run_leaves_no_namespace_process_or_file(tmp_path):
     suite.wait(60)
     assert suite.returncode == 2, suite.stdout.read().decode()  # pytest's "interrupted"
     assert host.leftovers(run_id) == NOTHING_LEFT
+    (report,) = (tmp_path / "reports" / "runs").glob("*/conformance.json")
+    assert json.loads(report.read_text())["verdict"] == "interrupted"
 
 
 def make_clean(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -88,7 +91,7 @@ def test_make_clean_next_to_a_live_run_skips_it_and_the_run_still_passes(tmp_pat
                                           "(remove a run anyway with --force RUN_ID)")
     output = suite.communicate(timeout=600)[0].decode()
     assert suite.returncode == 0, output
-    assert (tmp_path / "reports" / "conformance.json").exists()
+    assert (tmp_path / "reports" / "latest" / "conformance.json").exists()
     assert host.leftovers(run_id) == NOTHING_LEFT
 
 
@@ -126,30 +129,24 @@ def test_without_root_the_reference_mesh_stops_with_one_clear_line(world_writabl
 
 
 def test_two_runs_in_one_checkout_both_pass_and_keep_their_own_evidence():
-    """Two `make conformance` at once in this checkout, default reports directory: the second writes beside it.
+    """Two `make conformance` at once in this checkout, default reports directory: each writes its own run directory.
 
     (Two clones are two checkouts: their runs differ in run id and reports directory by construction.)
     """
     reports = ROOT / "reports"
-    if owners.reports_in_use(reports):  # e.g. this very session, run without --reports-dir (make test gives one)
-        pytest.skip(f"{reports} is in use by {owners.reports_in_use(reports)}")
-    runs = []
-    for index in range(2):
-        runs.append(subprocess.Popen(
-            [sys.executable, "-m", "pytest", "suites", "-m", "strict-mtls", "-q", "-p", "no:cacheprovider", "-n", "2"],
-            cwd=ROOT, env=child_env({RUN_ID_ENV: f"two{index}{secrets.token_hex(2)}"}),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
-        if index == 0:  # the first has claimed reports/ before the second starts
-            deadline = time.monotonic() + 60
-            while owners.reports_in_use(reports) != f"pid {runs[0].pid} in {ROOT}":
-                assert runs[0].poll() is None and time.monotonic() < deadline, runs[0].stdout.read().decode()
-                time.sleep(0.05)
+    before = set((reports / "runs").glob("*")) if (reports / "runs").is_dir() else set()
+    runs = [subprocess.Popen(
+        [sys.executable, "-m", "pytest", "suites", "-m", "strict-mtls", "-q", "-p", "no:cacheprovider", "-n", "2"],
+        cwd=ROOT, env=child_env({RUN_ID_ENV: f"two{index}{secrets.token_hex(2)}"}),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for index in range(2)]
     outputs = [run.communicate(timeout=600)[0].decode() for run in runs]
     assert [run.returncode for run in runs] == [0, 0], outputs
-    elsewhere = reports / f"run-{runs[1].pid}"
-    assert f"this run's evidence goes to {elsewhere}" in outputs[1]
-    for directory in (reports, elsewhere):
-        assert (directory / "conformance.json").exists() and (directory / "junit.xml").exists()
-        assert any((directory / "allure-results").glob("*-result.json"))
-    assert not (reports / owners.REPORTS_CLAIM).exists()
-    shutil.rmtree(elsewhere)
+    mine = set((reports / "runs").glob("*")) - before
+    assert len(mine) == 2, mine
+    for directory in mine:
+        assert json.loads((directory / "conformance.json").read_text())["verdict"] == "conformant"
+        assert (directory / "junit.xml").exists() and any((directory / "allure-results").glob("*-result.json"))
+        assert not (directory / owners.REPORTS_CLAIM).exists()
+    assert (reports / "latest").resolve() in {d.resolve() for d in mine}
+    for directory in mine:
+        shutil.rmtree(directory)

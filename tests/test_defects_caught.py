@@ -185,7 +185,7 @@ def test_the_suite_fails_exactly_the_checks_that_catch_the_defect(marker, defect
     assert run.passed == suite.checks - expected, run.output
     assert not run.skipped, run.output
     if defect and suite.diagnosed:
-        diagnosed = diagnosed_failures(tmp_path / "reports")
+        diagnosed = diagnosed_failures(tmp_path / "reports" / "latest")
         assert len(diagnosed) == len(expected) and all(diagnosed.values()), diagnosed
 
 

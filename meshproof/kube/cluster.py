@@ -37,6 +37,8 @@ from .teardown import tear_down
 from .waiting import delete_and_wait
 
 FIELD_MANAGER = "meshproof"
+#: seconds the health query waits for the API server's /version: a check has already failed
+MACHINERY_TIMEOUT = 5
 
 
 class ApplyError(MeshproofError):
@@ -87,6 +89,14 @@ class KubeCluster(Cluster):
             return self.platform.mesh
         return dataclasses.replace(self.platform.mesh, ingress_namespace=self.ingress.namespace,
                                    ingress_selector=dict(self.ingress.selector))
+
+    def machinery_faults(self) -> list[str]:
+        """The API server no longer answering ``/version`` (down, unreachable, credentials gone)."""
+        try:
+            client.VersionApi(self.api).get_code(_request_timeout=MACHINERY_TIMEOUT)
+        except Exception as exc:  # any failure to answer is the fault being reported
+            return [f"the API server at {self.api.configuration.host} does not answer: {one_line(exc)}"]
+        return []
 
     def apply(self, manifest: Manifest) -> None:
         """Create or update objects of this run only: server-side apply as ``meshproof``, never forcing.

@@ -33,7 +33,7 @@ from .mariadb import MariaDB
 from .network import PodNetwork
 from .objects import Store, key_of
 from .probes import http_probes, rewrite, rewrite_requested
-from .processes import IMPORT_ROOT, Process, Supervisor, tail
+from .processes import IMPORT_ROOT, Process, Supervisor, exit_sentence, tail
 from .sidecar import Sidecar
 from .access_log import accepted_connections
 from .capture import LocalCapture
@@ -69,6 +69,10 @@ class LocalPod:
             and all(f.exists() for f in self.ready_files)
             and (self.sidecar is None or self.sidecar.ready())
         )
+
+
+#: processes of the mesh itself (not the apps in its pods), by the names the Supervisor gives them
+MACHINERY_PROCESSES = ("envoy ", "pilot-agent ", "port-forward ")
 
 
 class LocalCluster(Cluster):
@@ -207,6 +211,16 @@ class LocalCluster(Cluster):
         return (f"network namespaces {', '.join(self.network.namespaces)}, their /etc/netns entries and "
                 f"{self.directory} (logs, Envoy configuration, keys) stay; remove them, and any of the run's "
                 f"processes still running, with `python -m meshproof.sweep --only {self.run_id}`")
+
+    def machinery_faults(self) -> list[str]:
+        """Envoys, pilot-agents and port-forwards that exited on their own, a dead kubelet, a dead MariaDB."""
+        faults = self.supervisor.exited(MACHINERY_PROCESSES)
+        if self.kubelet.died:
+            faults.append(f"the kubelet stand-in stopped: {self.kubelet.error or 'its thread ended'}")
+        faults += [exit_sentence(f"mariadbd {namespace}", server.process)
+                   for namespace, (server, _, _) in self._databases.items()
+                   if server.process is not None and server.process.poll() is not None]
+        return faults
 
     def mesh(self) -> MeshInfo:
         labels = {REVISION_LABEL: self.revision} if self.revision else {INJECTION_LABEL: "enabled"}

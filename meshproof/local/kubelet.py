@@ -79,6 +79,11 @@ class Kubelet:
         self._thread = threading.Thread(target=self._run, name=f"kubelet {self.node_netns}", daemon=True)
         self._thread.start()
 
+    @property
+    def died(self) -> bool:
+        """Started, not stopped, and its thread is gone."""
+        return self._thread is not None and not self._stopping.is_set() and not self._thread.is_alive()
+
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:

@@ -124,12 +124,9 @@ def planned_proxies(own: Owner, *, workers: int = 1, directory: Path = OWNERS_DI
 
 
 def reports_in_use(reports: Path) -> str | None:
-    """Who writes to ``reports`` now (a live claim, or a live ``run-<pid>`` beside it), or None."""
-    holder = read(reports / REPORTS_CLAIM)
-    if holder is not None and holder.alive():
-        return holder.describe()
-    for other in reports.glob("run-*"):
-        pid = other.name[len("run-"):]
-        if pid.isdigit() and start_time(int(pid)) is not None:
-            return f"pid {pid}"
+    """Who writes to ``reports`` now: the live owner of a run directory's claim (``runs/<id>/.owner.json``), or None."""
+    for claim in reports.glob(f"runs/*/{REPORTS_CLAIM}"):
+        holder = read(claim)
+        if holder is not None and holder.alive():
+            return holder.describe()
     return None

@@ -47,6 +47,13 @@ def stop(popen: subprocess.Popen, grace: float) -> None:
             popen.wait()
 
 
+def exit_sentence(name: str, popen: subprocess.Popen) -> str:
+    """``reference mesh process 'envoy ...' exited (killed by SIGKILL)``: for machinery faults."""
+    code = popen.returncode
+    how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+    return f"reference mesh process {name!r} exited ({how})"
+
+
 def tail(log: Path, limit: int = 20000) -> str:
     """The end of a log, or "" when the process never wrote one."""
     try:
@@ -105,6 +112,11 @@ class Supervisor:
         process.stop()
         if process in self._processes:
             self._processes.remove(process)
+
+    def exited(self, prefixes: tuple[str, ...]) -> list[str]:
+        """Processes named with one of ``prefixes`` that ended without being stopped, as sentences."""
+        return [exit_sentence(p.name, p.popen) for p in self._processes
+                if p.name.startswith(prefixes) and p.popen.poll() is not None]
 
     def stop_all(self) -> None:
         for process in self._processes:

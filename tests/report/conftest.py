@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -44,7 +45,9 @@ from meshproof.outcome import OK, RESET
 from meshproof.probe import python_call
 from meshproof.timeouts import Timeouts
 
-FAST = Timeouts(policy=0.2, poll_interval=0.01, confirmations=2)
+# a wait that holds ends after its confirmations; the policy is headroom for a loaded machine, which
+# only a wait that never holds spends in full
+FAST = Timeouts(policy=1.0, poll_interval=0.01, confirmations=2)
 strict = pytest.mark.__getattr__("strict-mtls")
 gateway = pytest.mark.__getattr__("gateway-mtls")
 egress = pytest.mark.__getattr__("egress-tls")
@@ -62,12 +65,20 @@ def answers(*bodies):
 """
 
 
+#: a fake suite runs with the reporting plugin only
+PLUGIN_ARGS = ("-p", "fixtures.reporting", "-p", "no:cacheprovider")
+
+
 class FakeRun:
     """A finished fake run: pytest's outcome plus the files the plugin wrote."""
 
     def __init__(self, result: pytest.RunResult, root: Path) -> None:
         self.result = result
-        self.reports = root / "reports"
+        #: the evidence root; each run writes into runs/<evidence id>/, ``latest`` points at the last one
+        self.root = root / "reports"
+        runs = sorted((self.root / "runs").iterdir()) if (self.root / "runs").is_dir() else []
+        #: this run's own directory (the newest one)
+        self.reports = runs[-1] if runs else self.root / "runs" / "none"
 
     @property
     def conformance(self) -> dict:
@@ -95,11 +106,18 @@ def fake_suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch):
     pytester.makeconftest(RUN_CONFTEST)
     pytester.makepyfile(helpers=HELPERS)
 
-    def run(source: str, *args: str) -> FakeRun:
+    def write(source: str, conftest: str = "") -> None:
+        """The fake suite's files; ``conftest`` is added to its conftest."""
+        pytester.makeconftest(RUN_CONFTEST + textwrap.dedent(conftest))
+        pytester.makepyfile(test_fake=textwrap.dedent(source))
+
+    def run(source: str, *args: str, conftest: str = "") -> FakeRun:
         """In a child process: allure-pytest's listener is process-global, so an in-process run
         would share it with the outer session's."""
-        pytester.makepyfile(test_fake=textwrap.dedent(source))
-        result = pytester.runpytest_subprocess("-p", "fixtures.reporting", "-p", "no:cacheprovider", *args)
+        write(source, conftest)
+        result = pytester.runpytest_subprocess(*PLUGIN_ARGS, *args)
         return FakeRun(result, pytester.path)
 
+    run.write = write
+    run.argv = [sys.executable, "-m", "pytest", *PLUGIN_ARGS]
     return run

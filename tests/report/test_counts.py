@@ -62,21 +62,31 @@ def test_counts_agree_under_xdist(fake_suite):
     _agree(run)
     # each worker has its RunInfo; the controller merged theirs and left out its own
     assert run.conformance["run_ids"] == ["ab12cdgw0", "ab12cdgw1"]
-    assert run.conformance["implementation"] == {"profile": "istio", "version": "1.24.2", "platform": "kind"}
+    assert run.conformance["implementation"] == {"project": "istio", "version": "1.24.2", "platform": "kind"}
     assert run.conformance["reproduce"].endswith(" -n 2")
     env = (run.reports / "allure-results" / "environment.properties").read_text()
     assert "run.id=ab12cdgw0,ab12cdgw1\n" in env
 
 
-def test_per_capability_results(fake_suite):
-    capabilities = fake_suite(MIXED).conformance["capabilities"]
-    assert capabilities["strict-mtls"] == {
-        "title": "PeerAuthentication enforces mutual TLS between workloads",
-        "result": "failure", "passed": 2, "failed": 1, "skipped": 0, "not_supported": 0,
+def _profiles(report: dict) -> dict[str, dict]:
+    return {profile["name"]: profile for profile in report["profiles"]}
+
+
+def test_per_capability_results_as_gateway_api_profile_reports(fake_suite):
+    profiles = _profiles(fake_suite(MIXED).conformance)
+    assert list(profiles) == ["strict-mtls", "gateway-mtls", "egress-tls"]
+    assert profiles["strict-mtls"] == {
+        "name": "strict-mtls", "summary": "PeerAuthentication enforces mutual TLS between workloads",
+        "core": {"result": "failure",
+                 "statistics": {"Passed": 2, "Failed": 1, "Skipped": 0, "NotSupported": 0, "NotRun": 0},
+                 "failedTests": ["test_fake.py::test_plaintext_accepted_after_strict"]},
     }
-    assert capabilities["gateway-mtls"]["result"] == "not-run"
-    assert (capabilities["gateway-mtls"]["not_supported"], capabilities["gateway-mtls"]["skipped"]) == (2, 1)
-    assert capabilities["egress-tls"]["result"] == "failure"
+    gateway = profiles["gateway-mtls"]
+    assert gateway["core"]["result"] == "not-run"
+    assert (gateway["core"]["statistics"]["NotSupported"], gateway["core"]["statistics"]["Skipped"]) == (2, 1)
+    assert gateway["unsupportedFeatures"] == ["ingress-gateway"]
+    assert len(gateway["core"]["skippedTests"]) == 3
+    assert profiles["egress-tls"]["core"]["result"] == "failure"
 
 
 def test_failures_are_told_apart_and_skips_listed_with_reasons(fake_suite):
@@ -116,7 +126,7 @@ def test_conformant_run_and_yaml_twin(fake_suite):
     assert run.result.ret == 0
     report = run.conformance
     assert report["verdict"] == "conformant"
-    assert report["capabilities"]["strict-mtls"]["result"] == "success"
+    assert _profiles(report)["strict-mtls"]["core"]["result"] == "success"
     assert report["exit_status"] == {"code": 0, "meaning": "conformant"}
     assert yaml.safe_load((run.reports / "conformance.yaml").read_text()) == report
 
@@ -129,7 +139,7 @@ def test_report_is_written_when_nothing_is_selected(fake_suite):
     assert run.result.parseoutcomes() == {"deselected": 1}
     assert report["statistics"]["deselected"] == 1
     assert report["exit_status"]["meaning"] == "no checks selected"
-    assert {c["result"] for c in report["capabilities"].values()} == {"not-run"}
+    assert {p["core"]["result"] for p in report["profiles"]} == {"not-run"}
 
 
 @pytest.mark.parametrize("args", [(), ("-n", "2")], ids=["serial", "xdist"])
@@ -147,9 +157,9 @@ def test_terminal_ends_with_a_capability_table(fake_suite):
     run = fake_suite(MIXED)
     run.result.stdout.re_match_lines([
         r".*meshproof conformance.*",
-        r"capability\s+result\s+passed\s+failed\s+skipped\s+not supported",
-        r"strict-mtls\s+failure\s+2\s+1\s+0\s+0",
-        r"gateway-mtls\s+not-run\s+0\s+0\s+1\s+2",
-        r"egress-tls\s+failure\s+0\s+2\s+0\s+0",
+        r"capability\s+result\s+passed\s+failed\s+skipped\s+not supported\s+not run",
+        r"strict-mtls\s+failure\s+2\s+1\s+0\s+0\s+0",
+        r"gateway-mtls\s+not-run\s+0\s+0\s+1\s+2\s+0",
+        r"egress-tls\s+failure\s+0\s+2\s+0\s+0\s+0",
         r"verdict: not conformant",
     ])

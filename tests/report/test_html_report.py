@@ -35,9 +35,13 @@ def _script(name: str, *args: Path | str) -> str:
     return done.stdout.strip()
 
 
+#: run conditions that must show on the report's first page
+CONDITIONS = ("-p", "fixtures.options", "--mesh-defect", "sidecar-ignores-strict", "--timeout-policy", "7")
+
+
 @pytest.fixture
 def html_report(fake_suite) -> tuple[Path, dict]:
-    run = fake_suite(SUITE)
+    run = fake_suite(SUITE, *CONDITIONS)
     html = Path(_script("build-report.sh", run.reports / "allure-results", run.reports / "html"))
     tests = json.loads((html.parent / "test-results.json").read_text())["byId"]
     return html, tests
@@ -71,3 +75,12 @@ def _rendered(html: Path, output: Path, test_id: str, expected: str, attempts: i
         if expected in dom:
             break
     return dom
+
+
+def test_first_page_shows_the_verdict_and_the_runs_conditions(html_report, tmp_path):
+    """An auditor opening the report sees at once that this run was not conformant, and under a defect."""
+    html, _ = html_report
+    dom = _rendered(html, tmp_path / "overview.html", "", "sidecar-ignores-strict")
+    assert "meshproof conformance: NOT CONFORMANT" in dom
+    for shown in ("not conformant", "defects: sidecar-ignores-strict", "--timeout-policy", "7.0", "local"):
+        assert shown in dom, shown

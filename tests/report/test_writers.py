@@ -28,7 +28,7 @@ def test_every_registered_capability_has_a_section_and_unknown_markers_are_ignor
     assert results["strict-mtls"].passed == 1
 
 
-@pytest.mark.parametrize(("message", "kind"), [
+@pytest.mark.parametrize(("message", "kind"), [  # meshproof.verdict decides, report uses it
     ("AssertionError: NOT CONFORMANT: plaintext is reset: expected RESET, saw OK(200)", "mesh is not conformant"),
     ("NOT CONFORMANT: no certificate on disk", "mesh is not conformant"),
     ("AssertionError: assert 1 == 2", "suite or infrastructure error"),
@@ -44,13 +44,23 @@ def test_not_supported_is_told_from_skipped_by_the_reason():
     assert report.skip_outcome("needs a second CA (not supported yet)") == "skipped"
 
 
-def test_environment_properties():
+def test_environment_properties_lead_with_the_verdict_and_list_every_setting():
     facts = RunFacts("kube", ["ab12", "ab12w1"], {"profile": "asm", "version": "1.23.4-asm.1", "platform": "gke"},
-                     "v1.30.2", "pytest -m strict-mtls")
-    assert report.environment_properties(facts).splitlines() == [
-        "backend=kube", "mesh.profile=asm", "mesh.version=1.23.4-asm.1", "mesh.platform=gke",
+                     "v1.30.2", "pytest -m strict-mtls", settings={"-m": "strict-mtls", "--timeout-policy": "3.0"},
+                     commit="0123abcd")
+    conformance = {"verdict": "not conformant", "exit_status": {"code": 1}}
+    assert report.environment_properties(facts, conformance).splitlines() == [
+        "verdict=not conformant", "exit.code=1",
+        "backend=kube", "mode=default", "mesh.profile=asm", "mesh.version=1.23.4-asm.1", "mesh.platform=gke",
         "kubernetes.version=v1.30.2", "run.id=ab12,ab12w1", f"meshproof.version={report.__version__}",
+        "meshproof.commit=0123abcd", "setting.-m=strict-mtls", "setting.--timeout-policy=3.0",
     ]
+
+
+def test_a_defect_run_says_so_in_its_mode():
+    facts = RunFacts("local", settings={"--mesh-defect": "sidecar-ignores-strict"})
+    assert facts.mode == "defects: sidecar-ignores-strict"
+    assert "mode=defects: sidecar-ignores-strict" in report.environment_properties(facts).splitlines()
 
 
 def test_categories_separate_non_conformance_from_errors_in_allure_2_and_3():
