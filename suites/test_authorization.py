@@ -17,6 +17,7 @@ from meshproof.capabilities import mark
 from meshproof.outcome import FORBIDDEN, OK, RESET
 from meshproof.peerauthn import PERMISSIVE, STRICT
 from meshproof.policies import authorization_policy, from_sources, peer_authentication
+from meshproof.workload import Workload
 
 pytestmark = [mark("authz"), pytest.mark.requires("sidecar", "peer-authentication", "authorization-policy")]
 
@@ -146,3 +147,22 @@ def test_sleep_recreated_in_the_mesh_namespace_gets_details_only_while_a_policy_
                                         rules=[from_sources(principals=[productpage,
                                                                         sleep_principal(bookinfo, cluster)])]))
     check.becomes("once the policy allows sleep's identity, sleep gets details", sleep_to_details, OK(200), timeouts)
+
+
+TCP_SERVER = "workloads/tcp-server.yaml"
+
+
+def test_a_principals_rule_on_a_tcp_port_closes_the_connection_of_a_caller_not_allowed(
+        bookinfo, workloads, traffic, policies, timeouts, cluster):
+    """On a TCP port istiod builds Envoy's network RBAC filter from the same principals
+    (builder.go BuildTCP): a caller not allowed has its connection closed, there is no HTTP status."""
+    workloads.deploy(TCP_SERVER, bookinfo.namespace)
+    tcp_server = Workload(bookinfo.namespace, "tcp-server", 9000)
+    sleep_to_tcp = traffic.curl(bookinfo.sleep, tcp_server.url("/"))
+    check.becomes("in-mesh sleep reaches the TCP server before any policy", sleep_to_tcp, OK(200), timeouts,
+                  within=timeouts.workload_ready)
+    policies.apply(authorization_policy(bookinfo.namespace, "tcp-allow-sleep", selector={"app": "tcp-server"},
+                                        rules=[from_sources(principals=[sleep_principal(bookinfo, cluster)])]))
+    check.becomes("productpage's connection to the TCP port is closed by RBAC",
+                  traffic.python(bookinfo.productpage, tcp_server.url("/", short=True)), RESET, timeouts)
+    check.stays("in-mesh sleep, the allowed principal, keeps reaching the TCP server", sleep_to_tcp, OK(200), timeouts)

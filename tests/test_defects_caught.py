@@ -145,8 +145,9 @@ AUTHZ_EMPTY_ALLOW = "test_allow_without_rules_denies_everything"
 AUTHZ_DENY_WINS = "test_deny_beats_allow"
 AUTHZ_ROOT = "test_root_namespace_policy_applies_mesh_wide"
 AUTHZ_RECREATED = "test_sleep_recreated_in_the_mesh_namespace_gets_details_only_while_a_policy_allows_it"
+AUTHZ_TCP = "test_a_principals_rule_on_a_tcp_port_closes_the_connection_of_a_caller_not_allowed"
 AUTHZ_CHECKS = frozenset({AUTHZ_PRINCIPAL, AUTHZ_NAMESPACES, AUTHZ_REQUIRE_MTLS, AUTHZ_EMPTY_ALLOW, AUTHZ_DENY_WINS,
-                          AUTHZ_ROOT, AUTHZ_RECREATED})
+                          AUTHZ_ROOT, AUTHZ_RECREATED, AUTHZ_TCP})
 AUTHZ = Suite(
     "authz",
     AUTHZ_CHECKS,
