@@ -61,21 +61,22 @@ def test_allow_by_principal_admits_sleep_and_forbids_other_and_anonymous_clients
     check.stays("in-mesh sleep keeps getting details under STRICT", sleep_to_details, OK(200), timeouts)
 
 
-def test_source_namespaces_admit_the_named_namespace_only(bookinfo, traffic, policies, timeouts):
+def test_source_namespaces_admit_the_named_mesh_namespace_and_refuse_another(bookinfo, peer_sleep, traffic,
+                                                                              policies, timeouts):
     """``source.namespaces`` becomes the principal regex ``.*/ns/<ns>/.*`` (istiod's srcNamespaceGenerator),
     so it needs an identity too: plaintext from any namespace is refused."""
     policies.apply(peer_authentication(bookinfo.namespace, PERMISSIVE))
+    peer_to_details = traffic.curl(peer_sleep, details_url(bookinfo))
+    check.becomes("sleep of another mesh namespace gets details before any policy", peer_to_details, OK(200),
+                  timeouts)
     policies.apply(authorization_policy(bookinfo.namespace, "details-allow-namespace", selector=DETAILS,
                                         rules=[from_sources(namespaces=[bookinfo.namespace])]))
+    check.becomes("sleep of another mesh namespace (mTLS, not the named namespace) gets RBAC's 403",
+                  peer_to_details, FORBIDDEN, timeouts)
     check.becomes("legacy sleep (no identity) gets RBAC's 403",
                   traffic.curl(bookinfo.legacy_sleep, details_url(bookinfo)), FORBIDDEN, timeouts)
-    sleep_to_details = traffic.curl(bookinfo.sleep, details_url(bookinfo))
-    check.stays("in-mesh sleep of the named namespace keeps getting details", sleep_to_details, OK(200), timeouts)
-
-    policies.apply(authorization_policy(bookinfo.namespace, "details-allow-namespace", selector=DETAILS,
-                                        rules=[from_sources(namespaces=[bookinfo.legacy_namespace])]))
-    check.becomes("once the policy names only another namespace, in-mesh sleep gets RBAC's 403",
-                  sleep_to_details, FORBIDDEN, timeouts)
+    check.stays("in-mesh sleep of the named namespace keeps getting details",
+                traffic.curl(bookinfo.sleep, details_url(bookinfo)), OK(200), timeouts)
 
 
 def test_deny_not_principals_requires_mtls_under_permissive(bookinfo, traffic, policies, timeouts):

@@ -139,7 +139,7 @@ EGRESS_TLS = Suite(
 
 # --- authz (suites/test_authorization.py) ------------------------------------------------------------
 AUTHZ_PRINCIPAL = "test_allow_by_principal_admits_sleep_and_forbids_other_and_anonymous_clients"
-AUTHZ_NAMESPACES = "test_source_namespaces_admit_the_named_namespace_only"
+AUTHZ_NAMESPACES = "test_source_namespaces_admit_the_named_mesh_namespace_and_refuse_another"
 AUTHZ_REQUIRE_MTLS = "test_deny_not_principals_requires_mtls_under_permissive"
 AUTHZ_EMPTY_ALLOW = "test_allow_without_rules_denies_everything"
 AUTHZ_DENY_WINS = "test_deny_beats_allow"
