@@ -154,7 +154,7 @@ TCP_SERVER = "workloads/tcp-server.yaml"
 
 
 def test_a_principals_rule_on_a_tcp_port_closes_the_connection_of_a_caller_not_allowed(
-        bookinfo, workloads, traffic, policies, timeouts, cluster):
+        bookinfo, peer_sleep, workloads, traffic, policies, timeouts, cluster):
     """On a TCP port istiod builds Envoy's network RBAC filter from the same principals
     (builder.go BuildTCP): a caller not allowed has its connection closed, there is no HTTP status."""
     workloads.deploy(TCP_SERVER, bookinfo.namespace)
@@ -164,6 +164,6 @@ def test_a_principals_rule_on_a_tcp_port_closes_the_connection_of_a_caller_not_a
                   within=timeouts.workload_ready)
     policies.apply(authorization_policy(bookinfo.namespace, "tcp-allow-sleep", selector={"app": "tcp-server"},
                                         rules=[from_sources(principals=[sleep_principal(bookinfo, cluster)])]))
-    check.becomes("productpage's connection to the TCP port is closed by RBAC",
-                  traffic.python(bookinfo.productpage, tcp_server.url("/", short=True)), RESET, timeouts)
+    check.becomes("the connection of sleep from another mesh namespace (another identity) is closed by RBAC",
+                  traffic.curl(peer_sleep, tcp_server.url("/")), RESET, timeouts)
     check.stays("in-mesh sleep, the allowed principal, keeps reaching the TCP server", sleep_to_tcp, OK(200), timeouts)
