@@ -38,6 +38,14 @@ CAPABILITIES: dict[str, Capability] = {
             ("002", "003", "004"),
         ),
         Capability(
+            "authz",
+            "AuthorizationPolicy needs and uses the mTLS identity",
+            "Authorization",
+            "ALLOW by principal and namespace, DENY over ALLOW, requiring mTLS through authorization, "
+            "mesh-wide policies of the root namespace; plaintext has no identity to be allowed.",
+            ("004",),
+        ),
+        Capability(
             "gateway-mtls",
             "Ingress gateway terminates TLS and verifies client certificates",
             "Ingress TLS",
@@ -68,6 +76,7 @@ FEATURES: dict[str, Feature] = {
         Feature("gateway-credential-sds", "Gateway credentialName Secrets delivered by SDS"),
         Feature("egress-registry-only", "outboundTrafficPolicy REGISTRY_ONLY and ServiceEntry"),
         Feature("external-database", "a TLS-only MySQL-compatible database outside the mesh"),
+        Feature("authorization-policy", "AuthorizationPolicy ALLOW and DENY on sidecars, matching mTLS principals"),
         Feature("probe-rewrite", "the injector points HTTP probes at the sidecar agent (rewriteAppHTTPProbers)"),
         Feature("wire-capture", "a packet capture in a server pod's network namespace (the reference mesh runs tcpdump "
                 "there; on clusters it needs an ephemeral debug container with NET_RAW, which the kube backend "

@@ -22,6 +22,10 @@ ERROR_KIND = "CLIENT_ERROR"
 #: ``SSL_ERROR_SYSCALL``, Python's ``SSLEOFError``): not a rejection the client could read a reason from
 HANDSHAKE_DROPPED_KIND = "HANDSHAKE_DROPPED"
 READY_KIND = "READY"
+#: a sidecar's RBAC filter refused the request: HTTP 403 with Envoy's body ``RBAC: access denied``
+#: (envoy source/extensions/filters/http/rbac/rbac_filter.cc); any other 403 is the app's, OK(403)
+FORBIDDEN_KIND = "FORBIDDEN"
+RBAC_DENIED_BODY = "RBAC: access denied"
 NOT_READY_KIND = "NOT_READY"
 
 # TLS rejection reasons
@@ -73,6 +77,7 @@ REFUSED = Outcome(REFUSED_KIND)
 TIMEOUT = Outcome(TIMEOUT_KIND)
 DNS_FAILURE = Outcome(DNS_KIND)
 HANDSHAKE_DROPPED = Outcome(HANDSHAKE_DROPPED_KIND)
+FORBIDDEN = Outcome(FORBIDDEN_KIND, status=403)
 #: a pod's readiness: the kubelet's probes are the client, the backend reports their verdict
 READY = Outcome(READY_KIND)
 NOT_READY = Outcome(NOT_READY_KIND)
@@ -121,8 +126,10 @@ _CURL_TLS = {58, 59, 77, 80, 91}
 _CURL_RECV_SEND = {52, 55, 56, 16}
 
 
-def classify_curl(exit_code: int, stderr: str, http_status: int | None) -> Outcome:
-    """Classify one curl run (``-sS -w '%{http_code}'``) from its exit code and message.
+def classify_curl(exit_code: int, stderr: str, http_status: int | None, body: str = "") -> Outcome:
+    """Classify one curl run (``-sS -w '%{http_code}'``) from its exit code, message and response body.
+
+    A 403 whose body is Envoy's RBAC denial is ``FORBIDDEN``, any other status ``OK(status)``.
 
     A failed handshake (exit 35) is ``TLS_REJECTED(reason)`` only when curl
     names the alert it received; a reset during the handshake is ``RESET`` and
@@ -130,7 +137,7 @@ def classify_curl(exit_code: int, stderr: str, http_status: int | None) -> Outco
     as the raw outputs recorded in tests/test_outcome.py show.
     """
     if exit_code == 0 and http_status:
-        return OK(http_status)
+        return classify_http(http_status, body)
     reason = tls_reason(stderr)
     if exit_code == _CURL_HANDSHAKE:
         return _broken_handshake(stderr, reason)
@@ -151,6 +158,13 @@ def classify_curl(exit_code: int, stderr: str, http_status: int | None) -> Outco
     if exit_code in _CURL_TIMEOUT:
         return TIMEOUT
     return Outcome(ERROR_KIND, code=exit_code, reason=stderr.strip()[-200:] or None)
+
+
+def classify_http(status: int, body: str) -> Outcome:
+    """An HTTP answer: ``FORBIDDEN`` for the RBAC filter's 403, else ``OK(status)``."""
+    if status == 403 and body.strip() == RBAC_DENIED_BODY:
+        return FORBIDDEN
+    return OK(status)
 
 
 def _broken_handshake(message: str, reason: str | None) -> Outcome:

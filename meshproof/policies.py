@@ -25,3 +25,22 @@ def outbound_traffic_policy(namespace: str, mode: str, *, name: str = "default")
     """A namespace-wide ``Sidecar`` setting outboundTrafficPolicy (ALLOW_ANY or REGISTRY_ONLY)."""
     return {"apiVersion": NETWORKING_API, "kind": "Sidecar", "metadata": {"name": name, "namespace": namespace},
             "spec": {"outboundTrafficPolicy": {"mode": mode}}}
+
+
+def authorization_policy(namespace: str, name: str, *, action: str | None = None,
+                         selector: Mapping[str, str] | None = None, rules: list[dict] | None = None) -> dict:
+    """An AuthorizationPolicy; ``rules`` None leaves the field out (an ALLOW without rules denies everything)."""
+    spec: dict = {}
+    if selector:
+        spec["selector"] = {"matchLabels": dict(selector)}
+    if action:
+        spec["action"] = action
+    if rules is not None:
+        spec["rules"] = rules
+    return {"apiVersion": SECURITY_API, "kind": "AuthorizationPolicy",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}
+
+
+def from_sources(**source: list[str]) -> dict:
+    """One rule whose only ``from`` entry is ``source`` (principals=[...], notPrincipals=[...], namespaces=[...])."""
+    return {"from": [{"source": {key: list(values) for key, values in source.items()}}]}

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from .cluster import Cluster, Pod, selector_text
-from .outcome import NOT_READY, READY, Outcome, classify_curl, classify_exception, classify_python_error
+from .outcome import (NOT_READY, READY, Outcome, classify_curl, classify_exception, classify_http,
+                      classify_python_error)
 
 STATUS_MARK = "\n__meshproof_status__="
 
@@ -95,7 +96,7 @@ def parse_curl(exit_code: int, stdout: str, stderr: str) -> tuple[Outcome, str]:
     if not _:
         body, status_text = stdout, ""
     status = int(status_text) if status_text.strip().isdigit() and int(status_text) > 0 else None
-    return classify_curl(exit_code, stderr, status), body
+    return classify_curl(exit_code, stderr, status, body), body
 
 
 #: reads exactly $1 bytes (exec streams cannot always signal end of input), then runs curl with them as --cert
@@ -182,7 +183,7 @@ def python_in_pod(cluster: Cluster, pod: Pod, url: str, *, container: str | None
     result = cluster.exec(pod, container, argv, timeout=timeout + 10)
     body, _, status_text = result.stdout.rpartition(STATUS_MARK)
     if result.exit_code == 0 and status_text.isdigit():
-        outcome = Outcome("OK", status=int(status_text))
+        outcome = classify_http(int(status_text), body)
     else:
         type_name, _, message = result.stderr.strip().rpartition("\n")[-1].partition(": ")
         outcome = classify_python_error(type_name, message)

@@ -155,7 +155,30 @@ EGRESS_TLS = Suite(
     },
 )
 
-SUITES = {suite.marker: suite for suite in (STRICT_MTLS, GATEWAY_MTLS, EGRESS_TLS)}
+# --- authz (suites/test_authorization.py) ------------------------------------------------------------
+AUTHZ_PRINCIPAL = "test_allow_by_principal_admits_sleep_and_forbids_other_and_anonymous_clients"
+AUTHZ_NAMESPACES = "test_source_namespaces_admit_the_named_mesh_namespace_and_refuse_another"
+AUTHZ_REQUIRE_MTLS = "test_deny_not_principals_requires_mtls_under_permissive"
+AUTHZ_EMPTY_ALLOW = "test_allow_without_rules_denies_everything"
+AUTHZ_DENY_WINS = "test_deny_beats_allow"
+AUTHZ_ROOT = "test_root_namespace_policy_applies_mesh_wide"
+AUTHZ_RECREATED = "test_sleep_recreated_in_the_mesh_namespace_gets_details_only_while_a_policy_allows_it"
+AUTHZ_TCP = "test_a_principals_rule_on_a_tcp_port_closes_the_connection_of_a_caller_not_allowed"
+AUTHZ_CHECKS = frozenset({AUTHZ_PRINCIPAL, AUTHZ_NAMESPACES, AUTHZ_REQUIRE_MTLS, AUTHZ_EMPTY_ALLOW, AUTHZ_DENY_WINS,
+                          AUTHZ_ROOT, AUTHZ_RECREATED, AUTHZ_TCP})
+AUTHZ = Suite(
+    "authz",
+    AUTHZ_CHECKS,
+    {
+        # every check expects some request to be refused by RBAC
+        "control-plane-ignores-authorization-policies": AUTHZ_CHECKS,
+        # a policy without rules names no principal: its match-never policy still holds
+        "sidecar-rbac-ignores-principals": AUTHZ_CHECKS - {AUTHZ_EMPTY_ALLOW},
+        "control-plane-root-authorization-local": frozenset({AUTHZ_ROOT}),
+    },
+)
+
+SUITES = {suite.marker: suite for suite in (STRICT_MTLS, GATEWAY_MTLS, EGRESS_TLS, AUTHZ)}
 
 #: (suite, defect) for every run: each suite on the healthy mesh (None), then against each of its defects
 RUNS = [(marker, None) for marker in SUITES] + [

@@ -18,7 +18,7 @@ from meshproof.local.backend import LocalCluster
 from meshproof.manifests import load, placed
 from meshproof.meshconfig import MeshConfig, configmap
 from meshproof.peerauthn import PERMISSIVE, STRICT
-from meshproof.policies import outbound_traffic_policy, peer_authentication
+from meshproof.policies import authorization_policy, outbound_traffic_policy, peer_authentication
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,8 @@ EFFECT_TESTS = {
     ("apps", "Deployment"): "suites/test_peer_authentication.py::test_sleep_recreated_inside_the_mesh_namespace_gets_details",
     ("security.istio.io", "PeerAuthentication"):
         "suites/test_peer_authentication.py::test_legacy_client_is_reset_under_strict_and_served_again_when_permissive",
+    ("security.istio.io", "AuthorizationPolicy"):
+        "suites/test_authorization.py::test_allow_by_principal_admits_sleep_and_forbids_other_and_anonymous_clients",
     ("networking.istio.io", "Gateway"): "suites/test_gateway_tls.py::test_simple_tls_is_verified_with_the_server_ca",
     ("networking.istio.io", "VirtualService"):
         "tests/gateway/test_gateway_config.py::test_a_bound_virtual_service_routes_its_matches_to_the_in_mesh_service",
@@ -77,8 +79,6 @@ def snapshot(cluster: LocalCluster) -> dict:
 
 UNMODELLED = [
     ("networking.istio.io/v1", "DestinationRule", {"host": "details", "trafficPolicy": {"tls": {"mode": "DISABLE"}}}),
-    ("security.istio.io/v1", "AuthorizationPolicy", {"action": "ALLOW", "rules": [{"from": [{"source": {
-        "principals": ["cluster.local/ns/bookinfo/sa/sleep"]}}]}]}),
     ("security.istio.io/v1", "RequestAuthentication", {"jwtRules": [{"issuer": "https://issuer.example"}]}),
     ("telemetry.istio.io/v1", "Telemetry", {"accessLogging": [{"providers": [{"name": "envoy"}]}]}),
     ("networking.istio.io/v1alpha3", "EnvoyFilter", {"configPatches": []}),
@@ -142,6 +142,13 @@ def test_a_refused_policy_leaves_the_store_as_it_was_and_a_valid_one_applies_nex
                   "spec": {"hosts": ["a"], "gateways": ["g"], "http": [{"fault": {"abort": {"httpStatus": 500}},
                                                                          "route": [{"destination": {"host": "d"}}]}]}},
                  "spec.http[0].fault", id="fault injection"),
+    pytest.param(authorization_policy(NS, "p", rules=[{"to": [{"operation": {"paths": ["/admin"]}}]}]),
+                 "spec.rules[0].to", id="AuthorizationPolicy to.operation"),
+    pytest.param(authorization_policy(NS, "p", rules=[{"when": [{"key": "request.headers[x]", "values": ["1"]}]}]),
+                 "spec.rules[0].when", id="AuthorizationPolicy when"),
+    pytest.param(authorization_policy(NS, "p", action="AUDIT", rules=[{}]), "spec.action", id="AuthorizationPolicy AUDIT"),
+    pytest.param(authorization_policy("istio-system", "p", selector={"istio": "ingressgateway"}, rules=[{}]),
+                 "spec.selector", id="AuthorizationPolicy on the ingress gateway"),
     pytest.param(outbound_traffic_policy(NS, "REGISTRY_ONLY") | {"spec": {"workloadSelector": {"labels": {"app": "a"}},
                                                                           "outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}},
                  "spec.workloadSelector", id="workload Sidecar"),

@@ -9,7 +9,7 @@ import pytest
 from meshproof.outcome import (
     CERTIFICATE_REQUIRED, HANDSHAKE_DROPPED, HANDSHAKE_FAILURE, HOSTNAME_MISMATCH, OK, RESET, REFUSED, TIMEOUT, TLS_REJECTED, UNKNOWN_CA,
     DNS_FAILURE, VERIFY_FAILED, Outcome, classify_curl, classify_database_error, classify_exception,
-    classify_python_error,
+    classify_python_error, FORBIDDEN, classify_http,
 )
 from meshproof.probe import STATUS_MARK, parse_curl
 
@@ -35,6 +35,15 @@ def test_curl_failures_are_classified_by_exit_code_and_message(exit_code, stderr
 def test_a_curl_answer_carries_its_http_status():
     outcome, body = parse_curl(0, '{"id": 1}' + STATUS_MARK + "503", "")
     assert outcome == OK(503) and body == '{"id": 1}'
+
+
+def test_rbacs_403_is_forbidden_and_an_apps_own_403_is_an_answer():
+    """Envoy's RBAC filter answers a denied request with 403 and the body ``RBAC: access denied``."""
+    outcome, _ = parse_curl(0, "RBAC: access denied" + STATUS_MARK + "403", "")
+    assert outcome == FORBIDDEN and not OK(403).matches(outcome)
+    outcome, _ = parse_curl(0, '{"error": "no"}' + STATUS_MARK + "403", "")
+    assert outcome == OK(403)
+    assert classify_http(403, "RBAC: access denied\n") == FORBIDDEN and classify_http(200, "") == OK(200)
 
 
 def test_an_expected_outcome_without_reason_accepts_any_reason_but_not_another_kind():

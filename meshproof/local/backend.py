@@ -100,6 +100,8 @@ class LocalCluster(Cluster):
             self.store, mesh_configmap=(root_namespace, configmap_name(revision)),
             behaviour=self.behaviour.sidecar, pushes_policies=self.behaviour.control_plane.pushes_policies,
             mesh_policy_wins=self.behaviour.control_plane.mesh_policy_wins,
+            authorization=self.behaviour.control_plane.translates_authorization,
+            root_authorization=self.behaviour.control_plane.root_authorization_mesh_wide,
         )
         self.owner: owners.Owner | None = None
         self.directory: Path | None = None

@@ -8,6 +8,7 @@ from ..cluster import labels_match
 from ..errors import ConfigError
 from ..meshconfig import MeshConfig, from_configmap
 from ..pki import spiffe_id
+from . import authz
 from .envoy_config import Destination, InboundPort, SidecarBehaviour, SidecarConfig
 from .objects import Store
 from ..peerauthn import DISABLE, EffectiveMtls, effective_mtls
@@ -65,7 +66,8 @@ def _is_http(port: Mapping[str, Any]) -> bool:
 
 class ControlPlane:
     def __init__(self, store: Store, *, mesh_configmap: tuple[str, str], behaviour: SidecarBehaviour,
-                 pushes_policies: bool = True, mesh_policy_wins: bool = False) -> None:
+                 pushes_policies: bool = True, mesh_policy_wins: bool = False,
+                 authorization: bool = True, root_authorization: bool = True) -> None:
         """``mesh_configmap``: (namespace, name) of the ConfigMap istiod reads its MeshConfig from."""
         self.store = store
         self.mesh_configmap = mesh_configmap
@@ -73,6 +75,8 @@ class ControlPlane:
         self.pushes_policies = pushes_policies
         #: a deliberate defect: a mesh-wide policy outranks the namespace's own (Istio ranks it below)
         self.mesh_policy_wins = mesh_policy_wins
+        #: deliberate defects: AuthorizationPolicies (or the root namespace's ones) never reach the sidecars
+        self.authorization, self.root_authorization = authorization, root_authorization
         #: DNS names outside the mesh (external database) -> address
         self.external_hosts: dict[str, str] = {}
 
@@ -155,7 +159,16 @@ class ControlPlane:
             registry_only=self._registry_only(pod.namespace),
             external=self._service_entries(pod.namespace),
             behaviour=self.behaviour,
+            authorization=self.authorization_of(pod),
         )
+
+    def authorization_of(self, pod: PodView) -> list[dict[str, Any]]:
+        """The AuthorizationPolicies istiod would translate for ``pod`` (meshproof.local.authz.applicable)."""
+        if not self.authorization:
+            return []
+        return authz.applicable(self.store.of_kind("AuthorizationPolicy"), namespace=pod.namespace,
+                                labels=pod.labels, root_namespace=self.root_namespace,
+                                root_applies=self.root_authorization)
 
     def destinations(self, pods: Iterable[PodView]) -> list[Destination]:
         """Every in-mesh Service port as client proxies (sidecars and the ingress gateway) see it."""

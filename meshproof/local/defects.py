@@ -26,6 +26,10 @@ class ControlPlaneBehaviour:
     pushes_policies: bool = True
     #: a mesh-wide PeerAuthentication outranks a namespace's own (Istio: the namespace's wins)
     mesh_policy_wins: bool = False
+    #: AuthorizationPolicies are translated into the sidecars' RBAC filters
+    translates_authorization: bool = True
+    #: AuthorizationPolicies of the root namespace apply mesh-wide (Istio), not only in the root namespace
+    root_authorization_mesh_wide: bool = True
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,15 @@ DEFECTS: dict[str, Defect] = {
         Defect("sidecar-inspects-server-first-tcp",
                "client sidecars inspect outbound TCP for TLS, stalling server-first protocols such as MySQL",
                {"sidecar": {"inspect_server_first": True}}),
+        Defect("sidecar-rbac-ignores-principals",
+               "inbound sidecars' RBAC filters let any peer match an AuthorizationPolicy's principals and namespaces",
+               {"sidecar": {"rbac_ignores_principals": True}}),
+        Defect("control-plane-ignores-authorization-policies",
+               "the control plane never translates AuthorizationPolicies into the sidecars' RBAC filters",
+               {"control_plane": {"translates_authorization": False}}),
+        Defect("control-plane-root-authorization-local",
+               "AuthorizationPolicies in the root namespace only apply to workloads of the root namespace",
+               {"control_plane": {"root_authorization_mesh_wide": False}}),
         Defect("database-does-not-require-tls", "the external database also accepts plaintext clients",
                {"database": {"require_secure_transport": False}}),
         Defect("injector-does-not-rewrite-probes",

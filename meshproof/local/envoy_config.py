@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..pki import write_private
+from . import authz
 from .host import PROXY_UID
 from ..peerauthn import DISABLE, PERMISSIVE, STRICT
 
@@ -79,6 +80,8 @@ class SidecarBehaviour:
     no_mtls_origination_for_tcp: bool = False
     #: inbound TLS on TCP (non-HTTP) ports is terminated without asking for a client certificate
     tcp_client_cert_not_requested: bool = False
+    #: inbound RBAC filters match any peer where a policy names principals or namespaces
+    rbac_ignores_principals: bool = False
 
 
 #: where a proxy with ``certs_on_disk`` finds its workload certificate and key (in its own directory)
@@ -100,6 +103,8 @@ class SidecarConfig:
     #: (address, port) pairs of ServiceEntries: allowed even under REGISTRY_ONLY
     external: list[tuple[str, int]] = field(default_factory=list)
     behaviour: SidecarBehaviour = SidecarBehaviour()
+    #: the AuthorizationPolicies that select this workload (meshproof.local.authz.applicable)
+    authorization: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- files
@@ -224,7 +229,8 @@ def tcp_proxy(stat: str, cluster: str) -> dict[str, Any]:
 
 
 def http_connection_manager(stat: str, cluster: str, *, client_cert_details: bool, routes: list | None = None,
-                            forward_client_cert: str = "APPEND_FORWARD") -> dict[str, Any]:
+                            forward_client_cert: str = "APPEND_FORWARD",
+                            http_filters: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
     """HTTP on an inbound port: XFCC is set from a verified peer, and stripped from anyone else.
 
     With a verified peer, a sidecar appends to what the peer forwarded (Istio's
@@ -241,7 +247,8 @@ def http_connection_manager(stat: str, cluster: str, *, client_cert_details: boo
             "virtual_hosts": routes
             or [{"name": stat, "domains": ["*"], "routes": [{"match": {"prefix": "/"}, "route": {"cluster": cluster, "timeout": "0s"}}]}],
         },
-        "http_filters": [_typed("envoy.filters.http.router", "envoy.extensions.filters.http.router.v3.Router")],
+        "http_filters": [*http_filters,
+                         _typed("envoy.filters.http.router", "envoy.extensions.filters.http.router.v3.Router")],
     }
     if client_cert_details:
         config["forward_client_cert_details"] = forward_client_cert
@@ -357,12 +364,16 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
     label = str(port) if port is not None else "any"
     base_match: dict[str, Any] = {"destination_port": port} if port is not None else {}
 
-    def app_filter(mtls: bool) -> dict:
+    ignore_principals = behaviour.rbac_ignores_principals
+
+    def app_filters(mtls: bool) -> list[dict]:
         stat = f"inbound_{label}_{'mtls' if mtls else 'plain'}"
         if http:
-            return with_access_log(http_connection_manager(stat, INBOUND_PASSTHROUGH, client_cert_details=mtls),
-                                   files, "http")
-        return with_access_log(tcp_proxy(stat, INBOUND_PASSTHROUGH), files, "tcp")
+            rbac = authz.http_filters(config.authorization, ignore_principals=ignore_principals)
+            return [with_access_log(http_connection_manager(stat, INBOUND_PASSTHROUGH, client_cert_details=mtls,
+                                                            http_filters=rbac), files, "http")]
+        return [*authz.network_filters(config.authorization, stat, ignore_principals=ignore_principals),
+                with_access_log(tcp_proxy(stat, INBOUND_PASSTHROUGH), files, "tcp")]
 
     no_client_cert = behaviour.tcp_client_cert_not_requested and not http
     mtls_chain = {
@@ -373,9 +384,9 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
             accept_untrusted=behaviour.accept_any_client_cert,
             certificate_files=(files.path(DISK_CERT_CHAIN), files.path(DISK_KEY)) if behaviour.certs_on_disk else None,
         ),
-        "filters": [app_filter(True)],
+        "filters": app_filters(True),
     }
-    plain_chain = {"name": f"inbound-plain-{label}", "filter_chain_match": {**base_match}, "filters": [app_filter(False)]}
+    plain_chain = {"name": f"inbound-plain-{label}", "filter_chain_match": {**base_match}, "filters": app_filters(False)}
     if mode == STRICT:
         return [mtls_chain]
     if mode == DISABLE:
@@ -386,7 +397,10 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
     other_tls = {
         "name": f"inbound-tls-passthrough-{label}",
         "filter_chain_match": {**base_match, "transport_protocol": "tls"},
-        "filters": [tcp_proxy(f"inbound_{label}_tls_passthrough", INBOUND_PASSTHROUGH)],
+        # the app's own TLS is opaque to the sidecar: authorization applies as on a TCP port (no principal)
+        "filters": [*authz.network_filters(config.authorization, f"inbound_{label}_tls_passthrough",
+                                           ignore_principals=ignore_principals),
+                    tcp_proxy(f"inbound_{label}_tls_passthrough", INBOUND_PASSTHROUGH)],
     }
     return [mtls_chain, other_tls, plain_chain]
 

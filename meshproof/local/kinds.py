@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from ..errors import ConfigError
 from ..validation import describe, validate
 from ..validation.schemas import split_api_version
+from ..cluster import labels_match
+from .gateway import LABELS as GATEWAY_LABELS
 from .gateway_control import validate_gateway
 
 if TYPE_CHECKING:
@@ -59,8 +61,23 @@ def _bound_to_gateways(virtual_service: Mapping[str, Any], _control: "ControlPla
                               "exactly one destination per route")
 
 
+def _sidecar_authorization(policy: Mapping[str, Any], control: "ControlPlane") -> None:
+    """ALLOW and DENY on sidecars only: AUDIT and CUSTOM need providers, the ingress gateway has no RBAC here."""
+    spec = policy.get("spec") or {}
+    action = spec.get("action") or "ALLOW"
+    if action not in ("ALLOW", "DENY"):
+        raise ConfigError(f"{describe(policy)}: spec.action: the reference mesh models ALLOW and DENY "
+                          f"AuthorizationPolicies, not {action}; run on a cluster with --kube-context")
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    if policy["metadata"]["namespace"] == control.root_namespace and labels_match(GATEWAY_LABELS, selector):
+        raise ConfigError(f"{describe(policy)}: spec.selector: the policy would select the ingress gateway, whose "
+                          "authorization the reference mesh does not model; give a selector of sidecar workloads "
+                          "or run on a cluster with --kube-context")
+
+
 _SELECTOR = {"matchLabels": ANY}
 _MODE = {"mode": ANY}
+_SOURCE = {"principals": ANY, "notPrincipals": ANY, "namespaces": ANY, "notNamespaces": ANY}
 
 KINDS: dict[tuple[str, str], ModelledKind] = {(k.group, k.kind): k for k in (
     ModelledKind("", "Namespace", "pods' placement; the injection labels decide which pods get a sidecar",
@@ -77,6 +94,11 @@ KINDS: dict[tuple[str, str], ModelledKind] = {(k.group, k.kind): k for k in (
                  "sidecars' inbound mTLS mode per port, and client proxies' auto mTLS",
                  features=("peer-authentication", "port-level-mtls", "mesh-wide-policy"),
                  modelled={"selector": _SELECTOR, "mtls": _MODE, "portLevelMtls": ANY}),
+    ModelledKind("security.istio.io", "AuthorizationPolicy",
+                 "sidecars' inbound RBAC filters (HTTP and network), matching the peer certificate's SPIFFE identity",
+                 features=("authorization-policy",),
+                 modelled={"selector": _SELECTOR, "action": ANY, "rules": {"from": {"source": _SOURCE}}},
+                 limits=_sidecar_authorization),
     ModelledKind("networking.istio.io", "Gateway", "the ingress gateway's listeners, TLS and client-certificate checks",
                  features=("ingress-gateway",),
                  modelled={"selector": ANY, "servers": {"port": ANY, "hosts": ANY, "name": ANY, "tls": {

@@ -47,6 +47,44 @@ def peer_authentication(manifest: Mapping[str, Any]) -> Problems:
     yield from _selector(spec.get("selector"), "spec.selector")
 
 
+#: AuthorizationPolicy source fields whose values must not be empty strings (security.CheckEmptyValues)
+_SOURCE_VALUES = ("principals", "notPrincipals", "namespaces", "notNamespaces", "requestPrincipals",
+                  "notRequestPrincipals", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks")
+
+
+def authorization_policy(manifest: Mapping[str, Any]) -> Problems:
+    """ValidateAuthorizationPolicy, for the fields of ``rules[].from`` and the action.
+
+    Source: istio/istio pkg/config/validation/validation.go ValidateAuthorizationPolicy.
+    """
+    spec = manifest.get("spec") or {}
+    action = spec.get("action") or "ALLOW"
+    rules = spec.get("rules")
+    if spec.get("provider") is not None and action != "CUSTOM":
+        yield "spec.provider", f"`provider` must not be with non CUSTOM action, found {action}"
+    if action == "DENY" and rules is None:
+        yield "spec.rules", ("DENY action without `rules` is meaningless as it will never be triggered, add an "
+                             "empty rule `{}` if you want it be triggered for every request")
+    for index, rule in enumerate(rules or []):
+        where = f"spec.rules[{index}]"
+        if rule is None:
+            yield where, f"`rule` must not be nil, found at rule {index}"
+            continue
+        if "from" in rule and not rule["from"]:
+            yield f"{where}.from", f"`from` must not be empty, found at rule {index}"
+        for entry in rule.get("from") or []:
+            source = (entry or {}).get("source")
+            if source is None:
+                yield f"{where}.from", f"`from.source` must not be nil, found at rule {index}"
+            elif not any(source.values()):
+                yield f"{where}.from", f"`from.source` must not be empty, found at rule {index}"
+            else:
+                for name in _SOURCE_VALUES:
+                    if any(value == "" for value in source.get(name) or []):
+                        yield f"{where}.from.source.{name}", f"empty value not allowed, found in {name[0].upper()}{name[1:]}"
+    yield from _selector(spec.get("selector"), "spec.selector")
+
+
 def gateway(manifest: Mapping[str, Any]) -> Problems:
     """ValidateGateway and validateServer (hosts, TLS settings matching the protocol, unique port names)."""
     name = str((manifest.get("metadata") or {}).get("name", ""))
@@ -104,6 +142,7 @@ def sidecar(manifest: Mapping[str, Any]) -> Problems:
 #: (group, kind) -> the webhook's checks
 CHECKS: dict[tuple[str, str], Callable[[Mapping[str, Any]], Problems]] = {
     ("security.istio.io", "PeerAuthentication"): peer_authentication,
+    ("security.istio.io", "AuthorizationPolicy"): authorization_policy,
     ("networking.istio.io", "Gateway"): gateway,
     ("networking.istio.io", "ServiceEntry"): service_entry,
     ("networking.istio.io", "Sidecar"): sidecar,

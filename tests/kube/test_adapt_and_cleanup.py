@@ -44,6 +44,18 @@ def test_teardown_deletes_loose_objects_newest_first_and_namespaces_last():
         "Namespace mp-abc123-b", "Namespace mp-abc123-a"]
 
 
+def test_authorization_policies_of_the_root_and_a_run_namespace_are_torn_down():
+    """Issue 14: clean-up removes every AuthorizationPolicy the run applied: the root namespace's by itself,
+    a run namespace's with its namespace."""
+    ledger = Ledger()
+    for m in (obj("v1", "Namespace", "mp-abc123-a"),
+              obj("security.istio.io/v1", "AuthorizationPolicy", "details-allow", "mp-abc123-a"),
+              obj("security.istio.io/v1", "AuthorizationPolicy", "mesh-deny", "istio-system")):
+        ledger.record(m)
+    assert [r.describe() for r in ledger.teardown_order()] == [
+        "AuthorizationPolicy istio-system/mesh-deny", "Namespace mp-abc123-a"]
+
+
 def test_reapplying_keeps_the_first_place_and_the_latest_content():
     ledger = Ledger()
     ledger.record(obj("v1", "Secret", "a", "x", data={"ca.crt": "b2xk"}))
