@@ -10,10 +10,10 @@ import abc
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from .errors import MeshproofError
+from .errors import ConfigError, MeshproofError
 
 if TYPE_CHECKING:
-    from .egress import ExternalDatabase
+    from .database import ExternalDatabase
 
 Manifest = dict[str, Any]
 
@@ -48,6 +48,14 @@ def labels_match(labels: Mapping[str, str], selector: Mapping[str, str]) -> bool
 def selector_text(selector: Mapping[str, str]) -> str:
     """Labels as ``kubectl -l`` and the API's ``label_selector`` take them."""
     return ",".join(f"{k}={v}" for k, v in selector.items())
+
+
+def parse_selector(text: str) -> dict[str, str]:
+    """The inverse of :func:`selector_text`: ``istio=ingressgateway,app=x`` -> dict; anything else is a ConfigError."""
+    pairs = [item.strip() for item in text.split(",") if item.strip()]
+    if not pairs or any(p.count("=") != 1 or p.startswith("=") for p in pairs):
+        raise ConfigError(f"invalid ingress selector {text!r}: expected key=value[,key=value]")
+    return dict(p.split("=", 1) for p in pairs)
 
 
 @dataclass(frozen=True)

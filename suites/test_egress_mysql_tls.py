@@ -18,7 +18,8 @@ import pytest
 
 from meshproof import check, manifests
 from meshproof.capabilities import mark
-from meshproof.egress import ACCESS_DENIED, LOST_CONNECTION, account_for
+from meshproof.database import ACCESS_DENIED, LOST_CONNECTION
+from meshproof.egress import account_for
 from meshproof.database import ROWS_AS_JSON, TABLE
 from meshproof.outcome import DB_ERROR, HOSTNAME_MISMATCH, OK, RESET, TLS_REJECTED, VERIFY_FAILED
 from meshproof.peerauthn import STRICT

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from kubernetes.dynamic import DynamicClient
 
-from ..cluster import Cluster
+from ..cluster import Cluster, parse_selector
 from ..errors import PreflightError
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from . import preflight
 from .client import api_client, one_line
 from .cluster import KubeCluster
-from .ingress import describe_search, find_ingress, parse_selector
+from .ingress import describe_search, find_ingress
 from .profiles import detect
 from .survey import take_snapshot
 from .sweep import sweep_all

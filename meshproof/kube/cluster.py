@@ -9,7 +9,7 @@ from kubernetes.dynamic.exceptions import DynamicApiError
 from kubernetes.stream import stream
 
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, selector_text
-from ..egress import ExternalDatabase
+from ..database import ExternalDatabase
 from ..errors import MeshproofError
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from . import diagnostics as diag

@@ -31,14 +31,6 @@ class IngressGateway:
         return f"{self.namespace}/{self.service}"
 
 
-def parse_selector(text: str) -> dict[str, str]:
-    """``istio=ingressgateway,app=x`` -> dict; anything else is a ConfigError."""
-    pairs = [item.strip() for item in text.split(",") if item.strip()]
-    if not pairs or any(p.count("=") != 1 or p.startswith("=") for p in pairs):
-        raise ConfigError(f"invalid ingress selector {text!r}: expected key=value[,key=value]")
-    return dict(p.split("=", 1) for p in pairs)
-
-
 def _wanted_selectors(mesh: MeshInfo, selector: Mapping[str, str] | None) -> tuple[Mapping[str, str], ...]:
     """The user's selector, or the gateway labels usual on the mesh's platform."""
     return (selector,) if selector else DEFAULT_SELECTORS.get(mesh.platform, FALLBACK_SELECTORS)

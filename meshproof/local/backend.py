@@ -14,8 +14,7 @@ from typing import Any, Iterable, Mapping
 from .. import __version__
 from ..capabilities import FEATURES
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, labels_match
-from ..database import service_names
-from ..egress import ExternalDatabase
+from ..database import ExternalDatabase, service_names
 from ..errors import ConfigError, MeshproofError
 from ..pki import CertificateAuthority
 from . import host, volumes
