@@ -1,7 +1,8 @@
 """Run a client and classify what it saw.
 
 A probe never raises for a network failure: it returns a :class:`ProbeResult`
-holding the raw command, the raw output and the classified :class:`Outcome`.
+holding the raw command, the raw output and the classified :class:`Outcome`,
+and shows it to the session's observer (:mod:`meshproof.observe`).
 Clients inside pods run through :meth:`Cluster.exec`; clients outside the mesh
 run on the machine that runs pytest.
 """
@@ -13,23 +14,17 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from . import observe
 from .cluster import Cluster, Pod, selector_text
 from .outcome import NOT_READY, READY, Outcome, classify_curl, classify_exception, classify_python_error
 
 STATUS_MARK = "\n__meshproof_status__="
 
-ProbeListener = Callable[["ProbeResult"], None]
-_listeners: list[ProbeListener] = []
-
-
-def on_probe(listener: ProbeListener) -> None:
-    """Let the reporting layer attach every probe's command and output."""
-    _listeners.append(listener)
-
 
 def _emit(result: "ProbeResult") -> "ProbeResult":
-    for listener in _listeners:
-        listener(result)
+    observer = observe.current()
+    if observer is not None:
+        observer.probed(result)
     return result
 
 
