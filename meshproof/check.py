@@ -3,6 +3,8 @@
 A failed check raises ``AssertionError`` whose message starts with
 ``NOT CONFORMANT:`` so reports can tell a non-conformant mesh apart from a
 suite or infrastructure error (which raises :class:`MeshproofError`).
+``expected`` is an outcome, or an :class:`~meshproof.wait.Expectation` that
+adds conditions on what each probe saw.
 """
 from __future__ import annotations
 
@@ -11,16 +13,16 @@ from typing import Callable
 from .outcome import Outcome
 from .probe import ProbeResult
 from .timeouts import Timeouts
-from .wait import Waited, consistently, eventually
+from .wait import Expectation, Waited, consistently, eventually, expect
 
 NOT_CONFORMANT = "NOT CONFORMANT"
 
 
 def _verdict(waited: Waited) -> Waited:
     if not waited.held:
-        last = waited.last
-        seen = last.outcome if last else "nothing"
-        detail = f"\n{last.command}\n{last.output}" if last else ""
+        last = waited.attempts[-1] if waited.attempts else None
+        seen = last.seen if last else "nothing"
+        detail = f"\n{last.result.command}\n{last.result.output}" if last else ""
         raise AssertionError(
             f"{NOT_CONFORMANT}: {waited.what}: expected {waited.expected}, saw {seen} "
             f"({len(waited.attempts)} attempts over {waited.elapsed:.2f}s){detail}"
@@ -28,21 +30,24 @@ def _verdict(waited: Waited) -> Waited:
     return waited
 
 
-def becomes(what: str, probe: Callable[[], ProbeResult], expected: Outcome, timeouts: Timeouts, **kw) -> Waited:
-    """The outcome must be reached within the policy timeout and then confirmed."""
+def becomes(what: str, probe: Callable[[], ProbeResult], expected: Outcome | Expectation, timeouts: Timeouts,
+            **kw) -> Waited:
+    """The expectation must be met within the policy timeout and then confirmed."""
     return _verdict(eventually(what, probe, expected, timeouts, **kw))
 
 
-def stays(what: str, probe: Callable[[], ProbeResult], expected: Outcome, timeouts: Timeouts, **kw) -> Waited:
-    """The outcome must hold on every attempt for the whole window (negative checks)."""
+def stays(what: str, probe: Callable[[], ProbeResult], expected: Outcome | Expectation, timeouts: Timeouts,
+          **kw) -> Waited:
+    """The expectation must be met on every attempt for the whole window (negative checks)."""
     return _verdict(consistently(what, probe, expected, timeouts, **kw))
 
 
-def once(what: str, result: ProbeResult, expected: Outcome) -> ProbeResult:
+def once(what: str, result: ProbeResult, expected: Outcome | Expectation) -> ProbeResult:
     """A single observation, for facts that do not depend on propagation."""
-    if not expected.matches(result.outcome):
+    unmet = expect(expected).unmet(result)
+    if unmet is not None:
         raise AssertionError(
-            f"{NOT_CONFORMANT}: {what}: expected {expected}, saw {result.outcome}\n{result.command}\n{result.output}"
+            f"{NOT_CONFORMANT}: {what}: expected {expected}, saw {unmet}\n{result.command}\n{result.output}"
         )
     return result
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from .errors import MeshproofError
+from .labels import parse_selector  # noqa: F401 - the inverse of selector_text, one parser for every selector
 
 if TYPE_CHECKING:
-    from .egress import ExternalDatabase
+    from .database import ExternalDatabase
     from .evidence import AcceptedConnection
     from .wire import Capture
 

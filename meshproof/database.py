@@ -1,13 +1,16 @@
-"""The external database as every backend describes it: where it is, its users, its rows.
+"""The external database as every backend describes it: where it is, its users, its rows, its errors.
 
 Neutral ground between the suites, the fixtures and the backends that run a
 database (the reference mesh's MariaDB, a MySQL 8 on a cluster, a managed one).
 """
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+from .outcome import Outcome, classify_database_error
 
 DATABASE = "test"
 TABLE = "items"
@@ -17,6 +20,16 @@ ROWS = ((1, "alpha"), (2, "beta"), (3, "gamma"))
 ROWS_AS_JSON = [{"id": i, "name": name} for i, name in ROWS]
 #: the subject of the client certificate the X509 user presents
 CLIENT_SUBJECT = "mariadbclient"
+
+#: what a TLS-only server answers a client that did not start TLS, per server product
+PLAINTEXT_REFUSED = {"MariaDB": 1045, "MySQL 8": 3159}
+#: a REQUIRE X509 user without a client certificate, on both products
+ACCESS_DENIED = 1045
+#: the client's error when the connection closes before the server's greeting (a proxy dropped it)
+LOST_CONNECTION = 2013
+
+#: MySQL's port, where a database does not say otherwise (managed ones may)
+MYSQL_PORT = 3306
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,20 @@ class Database:
     requires_tls: bool
     netns: str | None = None
     name: str = DATABASE
+
+
+@dataclass(frozen=True)
+class ExternalDatabase:
+    """A running TLS-only database outside the mesh, and the facts the checks need about it."""
+
+    database: Database
+    product: str  # a key of PLAINTEXT_REFUSED
+    #: a DNS name that reaches the database but is not in its certificate (for verify-full)
+    unlisted_name: str
+
+    @property
+    def refuses_plaintext_with(self) -> int:
+        return PLAINTEXT_REFUSED[self.product]
 
 
 def fresh_accounts() -> tuple[Account, Account]:
@@ -82,3 +109,18 @@ def setup_script(password_user: Account, x509_user: Account, *, require_subject:
             f"GRANT SELECT ON {DATABASE}.* TO {user};",
         ]
     return "\n".join(lines) + "\n"
+
+
+def query_outcome(outcome: Outcome, body: str) -> Outcome:
+    """What the /query app answered, read as the database outcome it reports.
+
+    A 502 with ``{"error": {"code", "message"}}`` is the database's error (a TLS
+    failure wrapped in it is a TLS rejection); any other answer is ``outcome``.
+    """
+    if outcome.status != 502:
+        return outcome
+    try:
+        error = json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return outcome
+    return classify_database_error(error.get("code"), str(error.get("message", "")))

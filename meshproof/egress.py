@@ -1,32 +1,20 @@
-"""Seed 000's egress scene as data: the external database, and what the /query app answered.
+"""Seed 000's /query app as data: its TLS setting, account and placeholders for one case.
 
-Backend-neutral: a backend starts the database and returns an
-:class:`ExternalDatabase`; the suite configures the app with
-:func:`app_values` and reads its answers with :func:`query_outcome`.
+Backend-neutral: the suite configures the app with :func:`app_values`; the
+database it reaches and the reading of its answers are in :mod:`meshproof.database`.
 """
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Mapping
 
-from .database import Account, Database
-from .outcome import classify_database_error
-from .probe import ProbeResult
+from .database import MYSQL_PORT, Account, Database
 from .sslmode import VALID, Artefact, MutualTls, SslMode, SslSetting
 
-#: what a TLS-only server answers a client that did not start TLS, per server product
-PLAINTEXT_REFUSED = {"MariaDB": 1045, "MySQL 8": 3159}
-#: a REQUIRE X509 user without a client certificate, on both products
-ACCESS_DENIED = 1045
-#: the client's error when the connection closes before the server's greeting (a proxy dropped it)
-LOST_CONNECTION = 2013
-
-#: MySQL's port, where a database does not say otherwise (managed ones may)
-MYSQL_PORT = 3306
 #: where the app's Secret ``mysql-query-db-tls`` is mounted, and the file of each artefact (seed 001's names)
 TLS_MOUNT = "/etc/mysql-query/tls"
 ARTEFACT_FILES = {
@@ -37,20 +25,6 @@ ARTEFACT_FILES = {
 }
 #: pod template annotation carrying a digest of the app's settings: a change rolls the pod, as Helm's checksum does
 CONFIG_DIGEST = "meshproof.io/db-settings-digest"
-
-
-@dataclass(frozen=True)
-class ExternalDatabase:
-    """A running TLS-only database outside the mesh, and the facts the checks need about it."""
-
-    database: Database
-    product: str  # a key of PLAINTEXT_REFUSED
-    #: a DNS name that reaches the database but is not in its certificate (for verify-full)
-    unlisted_name: str
-
-    @property
-    def refuses_plaintext_with(self) -> int:
-        return PLAINTEXT_REFUSED[self.product]
 
 
 def setting_with(combination: tuple[SslMode, MutualTls], available: Mapping[Artefact, Path],
@@ -92,14 +66,3 @@ def app_values(setting: SslSetting, account: Account, host: str, bundle: bytes, 
 
 def digest(values: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def query_outcome(result: ProbeResult) -> ProbeResult:
-    """Read the app's 502 ``{"error": {"code", "message"}}`` as the database outcome it reports."""
-    if result.outcome.status != 502:
-        return result
-    try:
-        error = json.loads(result.body)["error"]
-    except (ValueError, KeyError, TypeError):
-        return result
-    return replace(result, outcome=classify_database_error(error.get("code"), str(error.get("message", ""))))

@@ -15,13 +15,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Iterable
+from typing import Iterable
 
 from .outcome import Outcome
-from .probe import ProbeResult, _emit
-
-if TYPE_CHECKING:
-    from .cluster import Cluster, Pod
 
 #: Istio's connection_security_policy values
 MUTUAL_TLS = "mutual_tls"
@@ -86,15 +82,6 @@ def outcome_of(new: list[AcceptedConnection]) -> Outcome:
         return NOTHING_RECORDED
     return Outcome(ACCEPTED_KIND, reason=" + ".join(f"{r.security_policy} from {r.source_principal}"
                                                     for r in new))
-
-
-def observe(cluster: "Cluster", pod: "Pod", before: list[AcceptedConnection], protocol: str) -> ProbeResult:
-    """What ``pod``'s sidecar accepted of ``protocol`` since the reading ``before``, as a probe result."""
-    new = grown(before, cluster.inbound_connections(pod), protocol)
-    listing = "\n".join(str(r) for r in new) or "(nothing new)"
-    return _emit(ProbeResult(f"{pod.namespace}/{pod.name}[istio-proxy] accepted ({protocol})",
-                             f"inbound {protocol} connections recorded by {pod.namespace}/{pod.name}'s sidecar "
-                             f"since the reading before the call", listing, outcome_of(new), listing))
 
 
 # ---------------------------------------------------------------- Istio's metrics (clusters)

@@ -2,7 +2,7 @@
 
 The suite then starts nothing: it checks the given files once, before any
 test, and describes the database as every backend does
-(:class:`~meshproof.egress.ExternalDatabase`).  Passwords come from the
+(:class:`~meshproof.database.ExternalDatabase`).  Passwords come from the
 environment so they need not appear on a command line or in a CI log.
 """
 from __future__ import annotations
@@ -17,8 +17,7 @@ from typing import Mapping
 
 from cryptography import x509
 
-from .database import Account, Database
-from .egress import MYSQL_PORT, PLAINTEXT_REFUSED, ExternalDatabase
+from .database import MYSQL_PORT, PLAINTEXT_REFUSED, Account, Database, ExternalDatabase
 from .errors import ConfigError
 from .pki import load_certificates, load_private_key, public_der
 

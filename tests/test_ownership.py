@@ -9,7 +9,8 @@ from dataclasses import asdict
 import pytest
 
 from meshproof.errors import PreflightError
-from meshproof.local import host, owners
+from meshproof import owners
+from meshproof.local import host
 
 
 def test_the_start_time_identifies_a_process_beyond_its_pid(tmp_path):

@@ -10,13 +10,13 @@ from typing import Mapping
 
 from kubernetes.dynamic import DynamicClient
 
-from ..cluster import Cluster
+from ..cluster import Cluster, parse_selector
 from ..errors import PreflightError
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from . import preflight, targets
 from .client import api_client, one_line
 from .cluster import KubeCluster
-from .ingress import describe_search, find_ingress, parse_selector
+from .ingress import describe_search, find_ingress
 from .meshconfig import read_mesh_config
 from .profiles import detect
 from .resources import by_api_version

@@ -11,10 +11,10 @@ from kubernetes.dynamic.exceptions import DynamicApiError
 from kubernetes.stream import stream
 
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, selector_text
-from ..egress import ExternalDatabase
+from ..database import ExternalDatabase
 from ..errors import InfrastructureError, MeshproofError
-from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_LABEL
 from ..evidence import AcceptedConnection, from_istio_stats
+from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_LABEL
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from ..validation import validate
 from . import diagnostics as diag

@@ -19,7 +19,7 @@ from typing import Mapping
 from .. import manifests
 from ..cluster import Cluster, Manifest
 from ..database import CLIENT_SUBJECT, Database, fresh_accounts, service_names, setup_script
-from ..egress import MYSQL_PORT, ExternalDatabase
+from ..database import MYSQL_PORT, ExternalDatabase
 from ..pki import CertificateAuthority
 
 MANIFEST = "egress/mysql-external.yaml"

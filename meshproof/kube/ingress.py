@@ -10,7 +10,6 @@ from typing import Iterable, Mapping
 
 from ..cluster import Endpoint, MeshInfo, selector_text
 from ..errors import ConfigError
-from ..labels import parse_selector  # noqa: F401 - the one selector parser, re-exported
 from ..profiles import DEFAULT_INGRESS_SELECTORS, PLATFORM_INGRESS, PROFILES
 from .snapshot import ApiObject, Snapshot, name, namespace
 

@@ -16,12 +16,12 @@ from typing import Any, Iterable, Mapping
 from .. import __version__
 from ..capabilities import FEATURES
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, labels_match
-from ..database import service_names
-from ..egress import ExternalDatabase
+from ..database import ExternalDatabase, service_names
 from ..errors import ConfigError, MeshproofError
 from ..meshconfig import MeshConfig, configmap as mesh_configmap, configmap_name
 from ..pki import CertificateAuthority
-from . import host, limits, owners, volumes
+from .. import owners
+from . import host, limits, volumes
 from .controlplane import ControlPlane, PodView
 from .defects import behaviour_of
 from .gateway import IngressGateway

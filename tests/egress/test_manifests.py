@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshproof.local.apps.mysql_query import bundle
+from meshproof.apps.mysql_query import bundle
 from meshproof.sslmode import ENV
 
 MANIFESTS = Path(__file__).parents[2] / "manifests" / "egress"
@@ -56,7 +56,7 @@ def test_the_app_is_configured_with_the_variables_of_the_ssl_model():
     objects = load("mysql-query.yaml")
     pod = objects["Deployment/mysql-query"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["command"] == ["python", "-m", "meshproof.local.apps.mysql_query", "--port", "8080"]
+    assert container["command"] == ["python", "-m", "meshproof.apps.mysql_query", "--port", "8080"]
     names = {e["name"] for e in container["env"]} | set(objects["Secret/mysql-query-db-credentials"]["stringData"])
     assert set(ENV.values()) <= names
     assert {"DB_HOST", "DB_USER", "DB_PASSWORD"} <= names

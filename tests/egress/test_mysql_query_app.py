@@ -1,4 +1,4 @@
-"""The app of seed 000, run as the mesh runs it: ``python -m meshproof.local.apps.mysql_query --port N``."""
+"""The app of seed 000, run as the mesh runs it: ``python -m meshproof.apps.mysql_query --port N``."""
 from __future__ import annotations
 
 import json
@@ -14,9 +14,9 @@ from typing import Iterator
 
 import pytest
 
-from meshproof.local.apps.mysql_query import bundle
+from meshproof.apps.mysql_query import bundle
 from meshproof.database import ROWS_AS_JSON, TABLE
-from meshproof.egress import PLAINTEXT_REFUSED
+from meshproof.database import PLAINTEXT_REFUSED
 from meshproof.local.mariadb import free_port
 from meshproof.sslmode import RULE_COMBINATION, MutualTls, SslMode, SslSetting
 
@@ -30,7 +30,7 @@ def app_env(database, setting: SslSetting, account, host: str) -> dict[str, str]
     }
 
 
-APP = ["-m", "meshproof.local.apps.mysql_query"]
+APP = ["-m", "meshproof.apps.mysql_query"]
 
 
 @contextmanager

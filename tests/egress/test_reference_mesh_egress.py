@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from meshproof import egress
+from meshproof.database import query_outcome
 from meshproof.errors import ConfigError
 from meshproof.local.envoy_config import ConfigFiles, SidecarBehaviour, SidecarConfig, sidecar_listeners
 from meshproof.local.images import command_for
@@ -104,4 +105,5 @@ def _answer(status: int, body: dict) -> ProbeResult:
     (502, {"no": "error"}, OK(502)),
 ])
 def test_the_apps_answer_is_read_as_the_database_outcome(status, body, expected):
-    assert egress.query_outcome(_answer(status, body)).outcome == expected
+    answer = _answer(status, body)
+    assert query_outcome(answer.outcome, answer.body) == expected

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from meshproof.egress import ACCESS_DENIED, PLAINTEXT_REFUSED, account_for
+from meshproof.database import ACCESS_DENIED, PLAINTEXT_REFUSED
+from meshproof.egress import account_for
 from meshproof.database import ROWS_AS_JSON, TABLE
 from meshproof.outcome import DB_ERROR, HOSTNAME_MISMATCH, OK, TLS_REJECTED, VERIFY_FAILED
 from meshproof.sslmode import TLS_COMBINATIONS, MutualTls, SslMode, SslSetting, combination_id

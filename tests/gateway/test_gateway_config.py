@@ -20,7 +20,7 @@ from meshproof.local.envoy_config import (
 )
 from meshproof.local.gateway_control import fqdn, gateway_config, host_matches, read_credential, validate_gateway
 from meshproof.local.objects import Store
-from meshproof.local.sidecar import envoy_binary
+from meshproof.local.host import envoy_binary
 from meshproof.pki import CertificateAuthority, GatewayMaterial, trust_bundle
 
 HOST = "frontend.apps.example.com"

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from meshproof.cluster import Endpoint
+from meshproof.cluster import Endpoint, parse_selector
 from meshproof.errors import ConfigError
-from meshproof.kube.ingress import container_port, node_addresses, outside_address, parse_selector
+from meshproof.kube.ingress import container_port, node_addresses, outside_address
 from meshproof.kube.pods import all_ready
 from meshproof.kube.waiting import WaitTimeout, wait_until
 

@@ -2,7 +2,7 @@
 from fixtures import reporting
 from meshproof.outcome import OK, RESET
 from meshproof.probe import ProbeResult
-from meshproof.wait import Attempt, Waited
+from meshproof.wait import Attempt, Expectation, Waited
 
 SUITE = """
     import pytest
@@ -73,16 +73,20 @@ def test_attachments_hold_command_and_output(fake_suite):
     assert "curl -sS http://details:9080/" in texts
     assert "before" in texts
     assert any(t.startswith("what: plaintext is reset\nexpected: RESET\nresult: held after ") for t in texts)
+    waits = [t for t in texts if t.startswith("what: plaintext is reset")]
+    assert len(waits) == 1 and "\nstarted: 20" in waits[0] and "\nfinished: 20" in waits[0], waits
 
 
 def _probe(command: str, outcome=RESET) -> ProbeResult:
     return ProbeResult("sleep -> details", command, "out", outcome)
 
 
-def test_a_wait_claims_only_its_own_trailing_probes():
-    standalone, mine = _probe("curl a", OK(200)), [_probe("curl b"), _probe("curl b")]
-    waited = Waited("b resets", RESET, [Attempt(0.0, RESET), Attempt(0.1, RESET)], last=mine[-1], held=True)
-    assert reporting.split_wait_probes([standalone, *mine], waited) == ([standalone], mine)
+def _attempt(elapsed: float, result: ProbeResult) -> Attempt:
+    return Attempt(elapsed, result, True, str(result.outcome))
+
+
+def _waited(*elapsed: float) -> Waited:
+    return Waited("b resets", Expectation(RESET), attempts=[_attempt(e, _probe("curl b")) for e in elapsed], held=True)
 
 
 class Clock:
@@ -97,10 +101,12 @@ def test_progress_reports_a_long_wait_while_it_waits_and_when_it_ends():
     lines: list[str] = []
     clock = Clock()
     progress = reporting.Progress(lines.append, clock)
+    progress.probed(_probe("curl a", OK(200)))  # before the wait: not one of its attempts
+    progress.wait_started(_waited())
     for now in (100.0, 101.0, 102.5, 104.0, 107.6):
         clock.now = now
         progress.probed(_probe("curl b"))
-    progress.waited(Waited("b resets", RESET, [Attempt(0.0, RESET), Attempt(7.6, RESET)], held=True))
+    progress.wait_finished(_waited(0.0, 7.6))
     assert lines == [
         "meshproof: still waiting after 2.5s: sleep -> details (attempt 3, last RESET)",
         "meshproof: still waiting after 7.6s: sleep -> details (attempt 5, last RESET)",
@@ -111,8 +117,9 @@ def test_progress_reports_a_long_wait_while_it_waits_and_when_it_ends():
 def test_progress_stays_quiet_for_short_waits():
     lines: list[str] = []
     progress = reporting.Progress(lines.append, Clock())
+    progress.wait_started(_waited())
     progress.probed(_probe("curl b"))
-    progress.waited(Waited("b resets", RESET, [Attempt(0.3, RESET)], held=True))
+    progress.wait_finished(_waited(0.3))
     assert lines == []
 
 

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import PreflightError
+from .errors import PreflightError
 
 #: where the records live: tmpfs, root's, outside any checkout so every clone and terminal sees the same runs
 OWNERS_DIR = Path("/run/meshproof")

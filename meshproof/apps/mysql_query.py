@@ -14,7 +14,7 @@ invalid setting stops it with one line naming the rule.  It needs only the
 standard library, pymysql and :mod:`meshproof.sslmode`, so a cluster can run
 it from a ConfigMap on a stock Python image.
 
-    python -m meshproof.local.apps.mysql_query --port 8080
+    python -m meshproof.apps.mysql_query --port 8080
 """
 from __future__ import annotations
 
@@ -151,14 +151,14 @@ def make_server(config: AppConfig, port: int, bind: str = "0.0.0.0") -> Threadin
 
 
 #: packages whose ``__init__`` goes into the bundle empty, so the embedded mesh does not come along
-_BUNDLE_PACKAGES = ("meshproof", "meshproof/local", "meshproof/local/apps")
+_BUNDLE_PACKAGES = ("meshproof", "meshproof/apps")
 
 
 def bundle() -> bytes:
     """This app, the two meshproof modules it uses and the pinned pymysql, as one zip.
 
     With ``PYTHONPATH=<zip>`` a stock ``python`` image runs
-    ``python -m meshproof.local.apps.mysql_query`` with nothing to install:
+    ``python -m meshproof.apps.mysql_query`` with nothing to install:
     no egress to a package index from inside the mesh, and on a cluster the
     very code (and pymysql version) the reference mesh ran.
     """
@@ -168,7 +168,7 @@ def bundle() -> bytes:
     files = {f"{package}/__init__.py": b"" for package in _BUNDLE_PACKAGES}
     for module in (meshproof.errors, meshproof.sslmode):
         files[module.__name__.replace(".", "/") + ".py"] = Path(module.__file__).read_bytes()
-    files["meshproof/local/apps/mysql_query.py"] = Path(__file__).read_bytes()
+    files["meshproof/apps/mysql_query.py"] = Path(__file__).read_bytes()
     pymysql_root = Path(pymysql.__file__).parent
     for source in sorted(pymysql_root.rglob("*.py")):
         files[f"pymysql/{source.relative_to(pymysql_root).as_posix()}"] = source.read_bytes()
