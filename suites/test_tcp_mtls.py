@@ -23,16 +23,15 @@ pytestmark = [mark("strict-mtls"), pytest.mark.requires("sidecar", "peer-authent
 MARKER = "meshproof-tcp-marker"
 
 
-def _echoed(waited, marker: str = MARKER) -> None:
-    reply = waited.last.body
-    check.fact(f"the server answered the line with its prefix and the line ('hello {marker}')",
-               reply.strip() == f"hello {marker}", f"reply: {reply!r}")
+#: the echo, confirmed on every probe of a wait: the server answered the line with its prefix and the line
+ECHOED_MARKER = check.expect(ECHOED).and_(f"the server answered 'hello {MARKER}'",
+                                          lambda result: result.body.strip() == f"hello {MARKER}")
 
 
 def test_legacy_tcp_client_is_served_before_strict_and_closed_after(bookinfo, tcp_scene, tcp, policies, timeouts):
     legacy = tcp.line(tcp_scene.legacy_client, tcp_scene.echo, marker=MARKER)
-    _echoed(check.becomes("legacy TCP client (no sidecar) gets the echo in plaintext before STRICT", legacy, ECHOED,
-                          timeouts))
+    check.becomes("legacy TCP client (no sidecar) gets the echo in plaintext before STRICT", legacy, ECHOED_MARKER,
+                  timeouts)
     policies.apply(peer_authentication(bookinfo.namespace, STRICT))
     check.becomes("the legacy TCP client's connection is closed before any reply once the namespace is STRICT",
                   legacy, RESET, timeouts)
@@ -49,8 +48,8 @@ def tcp_strict_in_force(bookinfo, tcp_scene, tcp, policies, timeouts) -> None:
 
 def test_in_mesh_tcp_clients_keep_working_under_strict(bookinfo, tcp_scene, tcp, policies, timeouts):
     tcp_strict_in_force(bookinfo, tcp_scene, tcp, policies, timeouts)
-    _echoed(check.stays("in-mesh TCP client keeps getting the echo under STRICT",
-                        tcp.line(tcp_scene.client, tcp_scene.echo, marker=MARKER), ECHOED, timeouts))
+    check.stays("in-mesh TCP client keeps getting the echo under STRICT",
+                tcp.line(tcp_scene.client, tcp_scene.echo, marker=MARKER), ECHOED_MARKER, timeouts)
 
 
 def test_tcp_port_rejects_tls_without_client_certificate_under_strict(bookinfo, tcp_scene, tcp, policies, timeouts):
