@@ -4,14 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from ..cluster import labels_match
 from ..errors import ConfigError
 from ..pki import spiffe_id
 from .envoy_config import Destination, InboundPort, SidecarBehaviour, SidecarConfig
 from .objects import Store
+from .services import cluster_ip, fqdn, hosts_lines, selects, target_port
 from ..peerauthn import DISABLE, MODES, EffectiveMtls, effective_mtls
-
-CLUSTER_DOMAIN = "svc.cluster.local"
 
 
 @dataclass
@@ -25,6 +23,9 @@ class PodView:
     service_account: str
     container_ports: Mapping[int, str]  # port -> port name ("" if unnamed)
     has_sidecar: bool
+    #: ``spec.hostname`` and ``spec.subdomain``: with a headless Service named ``subdomain``, a DNS name of its own
+    hostname: str = ""
+    subdomain: str = ""
     #: the PeerAuthentications this pod's proxy was started with (only used when pushes are broken)
     policies_at_start: list[dict[str, Any]] = field(default_factory=list)
 
@@ -41,25 +42,6 @@ def validate_peer_authentication(manifest: Mapping[str, Any]) -> None:
             raise ConfigError(f"{where}: unknown mTLS mode {mode!r} (use one of {', '.join(MODES)})")
     if spec.get("portLevelMtls") and not (spec.get("selector") or {}).get("matchLabels"):
         raise ConfigError(f"{where}: portLevelMtls requires a workload selector")
-
-
-def _selects(service: Mapping[str, Any], pod: PodView) -> bool:
-    selector = (service.get("spec") or {}).get("selector") or {}
-    return (
-        bool(selector)
-        and service["metadata"]["namespace"] == pod.namespace
-        and labels_match(pod.labels, selector)
-    )
-
-
-def _target_port(port: Mapping[str, Any], pod: PodView) -> int:
-    target = port.get("targetPort", port["port"])
-    if isinstance(target, str):
-        for number, name in pod.container_ports.items():
-            if name == target:
-                return number
-        raise ConfigError(f"Service port {port['port']} targets unknown named port {target!r}")
-    return int(target)
 
 
 def _is_http(port: Mapping[str, Any]) -> bool:
@@ -93,17 +75,8 @@ class ControlPlane:
     # ------------------------------------------------------------ hosts
 
     def hosts_file(self, pod: PodView, pods: Iterable[PodView]) -> str:
-        pods = list(pods)
         lines = ["127.0.0.1 localhost", f"{pod.ip} {pod.name}"]
-        for service in self.store.of_kind("Service"):
-            name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
-            endpoint = next((p for p in pods if _selects(service, p)), None)
-            if endpoint is None:
-                continue
-            names = [f"{name}.{namespace}.{CLUSTER_DOMAIN}", f"{name}.{namespace}.svc", f"{name}.{namespace}"]
-            if namespace == pod.namespace:
-                names.append(name)
-            lines.append(f"{endpoint.ip} {' '.join(names)}")
+        lines += hosts_lines(self.store.of_kind("Service"), pods, pod.namespace)
         lines += [f"{address} {name}" for name, address in sorted(self.external_hosts.items())]
         return "\n".join(lines) + "\n"
 
@@ -114,8 +87,8 @@ class ControlPlane:
         mtls = self.mtls_of(pod)
         services = list(self.store.of_kind("Service"))
         http_ports = {
-            _target_port(port, pod)
-            for service in services if _selects(service, pod)
+            target_port(port, pod)
+            for service in services if selects(service, pod)
             for port in (service.get("spec") or {}).get("ports") or [] if _is_http(port)
         }
         inbound = [InboundPort(port, port in http_ports or name.startswith("http")) for port, name in pod.container_ports.items()]
@@ -130,27 +103,34 @@ class ControlPlane:
         )
 
     def destinations(self, pods: Iterable[PodView]) -> list[Destination]:
-        """Every in-mesh Service port as client proxies (sidecars and the ingress gateway) see it."""
+        """Every in-mesh TCP Service port as client proxies (sidecars and the ingress gateway) see it.
+
+        A ClusterIP Service is matched by its virtual IP; a headless one by its
+        pods' IPs, each pod IP and port once (Istio's outbound listeners do the same).
+        """
         pods, policies = list(pods), self.policies()
         taken: set[tuple[str, int]] = set()
         destinations = []
         for service in self.store.of_kind("Service"):
-            fqdn = f"{service['metadata']['name']}.{service['metadata']['namespace']}.{CLUSTER_DOMAIN}"
-            backends = [p for p in pods if _selects(service, p)]
+            backends = [p for p in pods if selects(service, p)]
+            vip = cluster_ip(service)
             for port in (service.get("spec") or {}).get("ports") or []:
+                if str(port.get("protocol", "TCP")) != "TCP":  # capture takes TCP only
+                    continue
                 endpoints, identities = [], set()
                 for backend in backends:
-                    target = _target_port(port, backend)
-                    if (backend.ip, int(port["port"])) in taken:
+                    target = target_port(port, backend)
+                    if target is None or (vip is None and (backend.ip, int(port["port"])) in taken):
                         continue
-                    taken.add((backend.ip, int(port["port"])))
+                    if vip is None:
+                        taken.add((backend.ip, int(port["port"])))
                     endpoints.append((backend.ip, target))
                     # auto mTLS: originate only towards sidecars that do not DISABLE the port
                     if backend.has_sidecar and self.mtls_of(backend, policies).for_port(target) != DISABLE:
                         identities.add(spiffe_id(self.trust_domain, backend.namespace, backend.service_account))
                 if endpoints:
-                    destinations.append(Destination(fqdn=fqdn, port=int(port["port"]), endpoints=tuple(endpoints),
-                                                    identities=tuple(sorted(identities))))
+                    destinations.append(Destination(fqdn=fqdn(service), port=int(port["port"]), endpoints=tuple(endpoints),
+                                                    identities=tuple(sorted(identities)), vip=vip))
         return destinations
 
     def _registry_only(self, namespace: str) -> bool:

@@ -51,11 +51,13 @@ class Destination:
     endpoints: tuple[tuple[str, int], ...]
     #: SPIFFE identities the server may present; empty means plaintext (no sidecar, or DISABLE)
     identities: tuple[str, ...] = ()
+    #: the Service's ClusterIP; None for a headless Service
+    vip: str | None = None
 
     @property
     def addresses(self) -> tuple[str, ...]:
-        """What a client dials: the endpoints' pod IPs (Services resolve headless-style)."""
-        return tuple(ip for ip, _ in self.endpoints)
+        """What a client dials: the ClusterIP, or a headless Service's pod IPs."""
+        return (self.vip,) if self.vip else tuple(ip for ip, _ in self.endpoints)
 
     @property
     def cluster_name(self) -> str:
