@@ -246,7 +246,7 @@ class LocalCluster(Cluster):
         if kind not in WORKLOAD_KINDS:
             return manifest, False
         for request in pod_requests(manifest):
-            probes(_containers_of(manifest, request))
+            probes(request.containers())
         return manifest, needs_new_pods(manifest, previous)
 
     def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
@@ -271,13 +271,13 @@ class LocalCluster(Cluster):
 
     def _create_pods(self, workload: dict[str, Any]) -> None:
         for request in pod_requests(workload):
-            self._create_pod(owner_of(workload), request)
+            self._create_pod(request)
 
-    def _create_pod(self, owner: tuple[str, str, str], request: PodRequest) -> None:
+    def _create_pod(self, request: PodRequest) -> None:
         assert self.directory is not None and self.ca is not None
-        namespace, pod_name = owner[0], request.name
+        namespace, pod_name = request.owner[0], request.name
         meta, pod_spec = request.template.get("metadata") or {}, request.template.get("spec") or {}
-        containers = _containers_of({"kind": owner[1], "metadata": {"namespace": namespace, "name": owner[2]}}, request)
+        containers = request.containers()
         netns, ip = self.network.add_pod()
         directory = self.directory / "pods" / pod_name
         directory.mkdir(parents=True)
@@ -296,7 +296,7 @@ class LocalCluster(Cluster):
             hostname=request.hostname, subdomain=request.subdomain,
         )
         names = tuple(c["name"] for c in containers) + ((PROXY_CONTAINER,) if sidecar_wanted else ())
-        local = LocalPod(view, netns, directory, owner, names, volumes=list(pod_spec.get("volumes") or []))
+        local = LocalPod(view, netns, directory, request.owner, names, volumes=list(pod_spec.get("volumes") or []))
         self.pods[pod_name] = local
         host.write_etc(netns, "hosts", self.control.hosts_file(view, self._views()))
         if sidecar_wanted:
@@ -482,14 +482,6 @@ class LocalCluster(Cluster):
                 except OSError as exc:
                     found[f"config_dump {local.view.name}"] = f"admin unreachable: {exc}"
         return found
-
-
-def _containers_of(workload: Manifest, request: PodRequest) -> list[dict[str, Any]]:
-    containers = list((request.template.get("spec") or {}).get("containers") or [])
-    if not containers:
-        meta = workload["metadata"]
-        raise ConfigError(f"{workload['kind']} {meta.get('namespace')}/{meta['name']} has no containers")
-    return containers
 
 
 @functools.cache

@@ -25,12 +25,21 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Pod")
 
 @dataclass(frozen=True)
 class PodRequest:
-    """One pod a workload asks for: its name and template (``metadata`` and ``spec``)."""
+    """One pod a workload asks for: its workload (:func:`owner_of`), name and template (``metadata`` and ``spec``)."""
 
+    owner: tuple[str, str, str]
     name: str
     template: Mapping[str, Any]
     hostname: str = ""
     subdomain: str = ""
+
+    def containers(self) -> list[dict[str, Any]]:
+        """The template's containers; ConfigError when it has none (the API server requires one)."""
+        found = list((self.template.get("spec") or {}).get("containers") or [])
+        if not found:
+            namespace, kind, name = self.owner
+            raise ConfigError(f"{kind} {namespace}/{name} has no containers")
+        return found
 
 
 def owner_of(workload: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -57,16 +66,17 @@ def needs_new_pods(workload: Mapping[str, Any], previous: Mapping[str, Any] | No
 def pod_requests(workload: Mapping[str, Any]) -> list[PodRequest]:
     """The pods ``workload`` (a kind of :data:`WORKLOAD_KINDS`) asks for, in creation order."""
     kind, meta, spec = workload["kind"], workload["metadata"], workload.get("spec") or {}
-    name = meta["name"]
+    owner, name = owner_of(workload), meta["name"]
     if kind == "Pod":
         template = {"metadata": meta, "spec": spec}
-        return [PodRequest(name, template, spec.get("hostname", ""), spec.get("subdomain", ""))]
+        return [PodRequest(owner, name, template, spec.get("hostname", ""), spec.get("subdomain", ""))]
     template = spec.get("template") or {}
     replicas = int(spec.get("replicas", 1))
     if kind == "StatefulSet":
-        return [PodRequest(f"{name}-{i}", template, f"{name}-{i}", spec.get("serviceName", "")) for i in range(replicas)]
+        return [PodRequest(owner, f"{name}-{i}", template, f"{name}-{i}", spec.get("serviceName", ""))
+                for i in range(replicas)]
     if kind == "Deployment":
         pod_spec = template.get("spec") or {}
-        return [PodRequest(f"{name}-{secrets.token_hex(4)}", template, pod_spec.get("hostname", ""),
+        return [PodRequest(owner, f"{name}-{secrets.token_hex(4)}", template, pod_spec.get("hostname", ""),
                            pod_spec.get("subdomain", "")) for _ in range(replicas)]
     raise ConfigError(f"{kind} {meta.get('namespace')}/{name} makes no pods in the reference mesh")
