@@ -18,6 +18,9 @@ TIMEOUT_KIND = "TIMEOUT"
 DNS_KIND = "DNS_FAILURE"
 DB_KIND = "DB_ERROR"
 ERROR_KIND = "CLIENT_ERROR"
+#: the peer closed the connection during the TLS handshake without sending an alert (curl's
+#: ``SSL_ERROR_SYSCALL``, Python's ``SSLEOFError``): not a rejection the client could read a reason from
+HANDSHAKE_DROPPED_KIND = "HANDSHAKE_DROPPED"
 READY_KIND = "READY"
 NOT_READY_KIND = "NOT_READY"
 
@@ -69,6 +72,7 @@ RESET = Outcome(RESET_KIND)
 REFUSED = Outcome(REFUSED_KIND)
 TIMEOUT = Outcome(TIMEOUT_KIND)
 DNS_FAILURE = Outcome(DNS_KIND)
+HANDSHAKE_DROPPED = Outcome(HANDSHAKE_DROPPED_KIND)
 #: a pod's readiness: the kubelet's probes are the client, the backend reports their verdict
 READY = Outcome(READY_KIND)
 NOT_READY = Outcome(NOT_READY_KIND)
@@ -111,17 +115,29 @@ def tls_reason(text: str) -> str | None:
 _CURL_DNS = {6}
 _CURL_REFUSED = {7}
 _CURL_TIMEOUT = {28}
-_CURL_TLS = {35, 58, 59, 60, 77, 80, 83, 90, 91}
+_CURL_HANDSHAKE = 35
+_CURL_PEER_VERIFY = {60, 83, 90}
+_CURL_TLS = {58, 59, 77, 80, 91}
 _CURL_RECV_SEND = {52, 55, 56, 16}
 
 
 def classify_curl(exit_code: int, stderr: str, http_status: int | None) -> Outcome:
-    """Classify one curl run (``-sS -w '%{http_code}'``) from its exit code and message."""
+    """Classify one curl run (``-sS -w '%{http_code}'``) from its exit code and message.
+
+    A failed handshake (exit 35) is ``TLS_REJECTED(reason)`` only when curl
+    names the alert it received; a reset during the handshake is ``RESET`` and
+    a close without an alert (``SSL_ERROR_SYSCALL``) is ``HANDSHAKE_DROPPED``,
+    as the raw outputs recorded in tests/test_outcome.py show.
+    """
     if exit_code == 0 and http_status:
         return OK(http_status)
     reason = tls_reason(stderr)
+    if exit_code == _CURL_HANDSHAKE:
+        return _broken_handshake(stderr, reason)
+    if exit_code in _CURL_PEER_VERIFY:  # the client refused the server's certificate
+        return TLS_REJECTED(reason or VERIFY_FAILED)
     if exit_code in _CURL_TLS:
-        return TLS_REJECTED(reason or HANDSHAKE_FAILURE)
+        return TLS_REJECTED(reason)
     if exit_code in _CURL_RECV_SEND:
         if reason is not None:  # TLS 1.3 delivers the server's alert after the client's handshake ended
             return TLS_REJECTED(reason)
@@ -135,6 +151,22 @@ def classify_curl(exit_code: int, stderr: str, http_status: int | None) -> Outco
     if exit_code in _CURL_TIMEOUT:
         return TIMEOUT
     return Outcome(ERROR_KIND, code=exit_code, reason=stderr.strip()[-200:] or None)
+
+
+def _broken_handshake(message: str, reason: str | None) -> Outcome:
+    """What a client whose TLS handshake failed saw: an alert, a reset, a close without alert, or else."""
+    lowered = message.lower()
+    if reason is not None:
+        return TLS_REJECTED(reason)
+    if "reset by peer" in lowered:
+        return RESET
+    if any(sign in lowered for sign in _DROPPED_SIGNS):
+        return HANDSHAKE_DROPPED
+    return TLS_REJECTED(None)  # an alert or failure this classifier has no name for
+
+
+#: how curl, OpenSSL and Python name a peer's close without alert in the middle of a handshake
+_DROPPED_SIGNS = ("ssl_error_syscall", "unexpected eof", "unexpected_eof", "eof occurred in violation of protocol")
 
 
 def classify_exception(exc: BaseException) -> Outcome:
@@ -156,7 +188,7 @@ def classify_exception(exc: BaseException) -> Outcome:
             return TLS_REJECTED(tls_reason(str(err)) or VERIFY_FAILED)
     for err in chain:
         if isinstance(err, ssl.SSLError):
-            return TLS_REJECTED(tls_reason(text))
+            return _broken_handshake(text, tls_reason(text))
     # after the ssl errors: pymysql wraps a failed handshake in OperationalError(2003, ...)
     for err in chain:
         code = _mysql_code(err)
@@ -175,7 +207,7 @@ def classify_exception(exc: BaseException) -> Outcome:
         if isinstance(err, socket.gaierror) or "name or service not known" in str(err).lower():
             return DNS_FAILURE
     if "eof" in text.lower() and "ssl" in text.lower():
-        return TLS_REJECTED(None)
+        return _broken_handshake(text, None)
     if "remotedisconnected" in text.lower() or "connection aborted" in text.lower():
         return RESET
     return Outcome(ERROR_KIND, reason=text[-200:])
@@ -220,7 +252,7 @@ _PYTHON_ERRORS = (
 def classify_python_error(type_name: str, message: str) -> Outcome:
     """Classify an error a Python client printed as ``<type>: <message>`` inside a pod."""
     if "SSL" in type_name or "ssl" in message.lower():
-        return TLS_REJECTED(tls_reason(message))
+        return _broken_handshake(f"{type_name}: {message}", tls_reason(message))
     for needle, outcome in _PYTHON_ERRORS:
         if needle in type_name or needle in message:
             return outcome

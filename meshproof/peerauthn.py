@@ -3,7 +3,9 @@
 Workload policy (selector, same namespace) beats namespace policy (no selector)
 beats mesh policy (root namespace, no selector); at one level the oldest
 policy wins; UNSET inherits from the level above; with no policy at all the
-mode is PERMISSIVE.  portLevelMtls only counts on a workload policy.
+mode is PERMISSIVE.  portLevelMtls only counts on a workload policy.  A
+policy with a selector in the root namespace is ignored, as istiod ignores it
+(ComposePeerAuthentication in istio/istio pilot/pkg/security/authn/policy_applier.go).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ class EffectiveMtls:
 
 
 def _mode(spec_part: Mapping[str, Any] | None) -> str:
-    mode = ((spec_part or {}).get("mode") or UNSET).upper()
+    mode = (spec_part or {}).get("mode") or UNSET
     if mode not in MODES:
         raise ValueError(f"unknown PeerAuthentication mode {mode!r}")
     return mode
@@ -52,15 +54,25 @@ def _oldest(policies: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
 
 
 def effective_mtls(
-    policies: Iterable[Mapping[str, Any]], *, root_namespace: str, namespace: str, labels: Mapping[str, str]
+    policies: Iterable[Mapping[str, Any]], *, root_namespace: str, namespace: str, labels: Mapping[str, str],
+    mesh_outranks_namespace: bool = False,
 ) -> EffectiveMtls:
+    """The mode of a workload in ``namespace`` with ``labels``, and its port exceptions.
+
+    ``mesh_outranks_namespace`` is a deliberate defect of the reference mesh
+    (meshproof/local/defects.py): the mesh-wide policy is applied after the
+    namespace's, so it wins where Istio lets the namespace's win
+    (istio.io/latest/docs/concepts/security/#peer-authentication).
+    """
     policies = list(policies)
     mesh = _oldest([p for p in policies if p["metadata"]["namespace"] == root_namespace and not _has_selector(p)])
     ns = _oldest([p for p in policies if p["metadata"]["namespace"] == namespace and not _has_selector(p)])
-    workload = _oldest([p for p in policies if p["metadata"]["namespace"] == namespace and _selects(p, labels)])
+    # selector policies in the root namespace are ignored (istio/istio pilot/pkg/security/authn/policy_applier.go)
+    workload = _oldest([p for p in policies if p["metadata"]["namespace"] == namespace != root_namespace
+                        and _selects(p, labels)])
 
     mode = DEFAULT_MODE
-    for level in (mesh, ns, workload):
+    for level in ((ns, mesh, workload) if mesh_outranks_namespace else (mesh, ns, workload)):
         if level is not None:
             level_mode = _mode((level.get("spec") or {}).get("mtls"))
             if level_mode != UNSET:

@@ -55,6 +55,9 @@ def test_simple_tls_serves_the_certificate_of_the_credential_secret(ingress, gat
 
 @each_client
 def test_mutual_rejects_a_client_without_certificate(ingress, client, gateway_material, timeouts):
+    """Envoy ends a TLS 1.2 handshake without client certificate with a handshake_failure alert (measured on the
+    reference mesh, raw output in tests/test_outcome.py); a gateway that merely drops the connection is
+    HANDSHAKE_DROPPED or RESET, not this rejection."""
     ingress.serve(MUTUAL, trust=(gateway_material.pki.acme,))
     check.becomes("MUTUAL is in force (the acme partner gets through)", ingress.probe(client, GREAT), OK(200), timeouts)
     check.stays("a client without certificate is rejected at the handshake",

@@ -7,7 +7,7 @@ import ssl
 import pytest
 
 from meshproof.outcome import (
-    CERTIFICATE_REQUIRED, HANDSHAKE_FAILURE, HOSTNAME_MISMATCH, OK, RESET, REFUSED, TIMEOUT, TLS_REJECTED, UNKNOWN_CA,
+    CERTIFICATE_REQUIRED, HANDSHAKE_DROPPED, HANDSHAKE_FAILURE, HOSTNAME_MISMATCH, OK, RESET, REFUSED, TIMEOUT, TLS_REJECTED, UNKNOWN_CA,
     DNS_FAILURE, VERIFY_FAILED, Outcome, classify_curl, classify_database_error, classify_exception,
     classify_python_error,
 )
@@ -97,3 +97,74 @@ def test_the_query_apps_database_errors_are_classified(code, message, expected):
 ])
 def test_errors_printed_by_the_in_pod_python_client_are_classified(type_name, message, expected):
     assert classify_python_error(type_name, message) == expected
+
+
+#: What clients printed, measured on this machine (curl 7.88.1 with OpenSSL 3.0.19, Python 3.11's ssl) against the
+#: reference mesh's real Envoy (the BoringSSL of the Envoy Istio ships): a MUTUAL ingress gateway and a STRICT
+#: inbound sidecar, each called without a client certificate, with ``--tls-max`` 1.2 and 1.3.  Under TLS 1.2 the
+#: server's ``handshake_failure`` alert ends the handshake and every client names it, so the gateway and sidecar
+#: checks assert TLS_REJECTED(handshake failure) with TLS 1.2.  Under TLS 1.3 the client's handshake is over before
+#: the server checks the certificate: curl races the ``certificate_required`` alert against the close and sees
+#: either, so no check asserts a TLS 1.3 reason from curl.
+MEASURED_ON_THE_REFERENCE_MESH = [
+    ("gateway, curl, TLS 1.2", 35,
+     "curl: (35) OpenSSL/3.0.19: error:0A000410:SSL routines::sslv3 alert handshake failure",
+     TLS_REJECTED(HANDSHAKE_FAILURE)),
+    ("gateway, curl, TLS 1.3 (alert lost to the close)", 56, "curl: (56) Recv failure: Connection reset by peer",
+     RESET),
+    ("gateway, curl, TLS 1.3 (alert read)", 56,
+     "curl: (56) OpenSSL SSL_read: OpenSSL/3.0.19: error:0A00045C:SSL routines::tlsv13 alert certificate required, "
+     "errno 0", TLS_REJECTED(CERTIFICATE_REQUIRED)),
+    ("sidecar, curl, TLS 1.2", 35,
+     "curl: (35) OpenSSL/3.0.19: error:0A000410:SSL routines::sslv3 alert handshake failure",
+     TLS_REJECTED(HANDSHAKE_FAILURE)),
+    ("sidecar, curl, TLS 1.3", 55, "curl: (55) Send failure: Broken pipe", RESET),
+    ("sidecar, curl, TLS 1.3 (default)", 55,
+     "curl: (55) getpeername() failed with errno 107: Transport endpoint is not connected", RESET),
+    # a server that reads the ClientHello and closes (FIN) or resets (RST) without an alert, TLS 1.2 and 1.3 alike
+    ("dropped during the handshake, curl", 35,
+     "curl: (35) OpenSSL SSL_connect: SSL_ERROR_SYSCALL in connection to 127.0.0.1:40109", HANDSHAKE_DROPPED),
+    ("reset during the handshake, curl", 35, "curl: (35) Recv failure: Connection reset by peer", RESET),
+]
+
+
+@pytest.mark.parametrize("exit_code, stderr, expected",
+                         [case[1:] for case in MEASURED_ON_THE_REFERENCE_MESH],
+                         ids=[case[0] for case in MEASURED_ON_THE_REFERENCE_MESH])
+def test_what_curl_saw_on_the_reference_mesh_is_classified_as_what_it_was(exit_code, stderr, expected):
+    assert classify_curl(exit_code, stderr, None) == expected
+
+
+def test_a_handshake_dropped_without_alert_is_no_tls_rejection():
+    """A gateway that drops connections must not pass a check expecting a handshake alert (issue 10 item 9)."""
+    dropped = classify_curl(35, "curl: (35) OpenSSL SSL_connect: SSL_ERROR_SYSCALL in connection to 127.0.0.1:40109",
+                            None)
+    assert not TLS_REJECTED(HANDSHAKE_FAILURE).matches(dropped) and not TLS_REJECTED().matches(dropped)
+    assert str(dropped) == "HANDSHAKE_DROPPED"
+
+
+MEASURED_FROM_PYTHON = [
+    # requests against the MUTUAL gateway without a client certificate
+    ("gateway, requests, TLS 1.2", "SSLError: HTTPSConnectionPool(host='127.0.0.1', port=36367): Max retries exceeded "
+     "with url: /headers (Caused by SSLError(SSLError(1, '[SSL: SSLV3_ALERT_HANDSHAKE_FAILURE] sslv3 alert handshake "
+     "failure (_ssl.c:1006)')))", TLS_REJECTED(HANDSHAKE_FAILURE)),
+    ("gateway, requests, TLS 1.3", "SSLError: HTTPSConnectionPool(host='127.0.0.1', port=36367): Max retries exceeded "
+     "with url: /headers (Caused by SSLError(SSLError(1, '[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert "
+     "certificate required (_ssl.c:2580)')))", TLS_REJECTED(CERTIFICATE_REQUIRED)),
+]
+
+
+@pytest.mark.parametrize("printed, expected", [case[1:] for case in MEASURED_FROM_PYTHON],
+                         ids=[case[0] for case in MEASURED_FROM_PYTHON])
+def test_what_requests_saw_on_the_reference_mesh_is_classified_as_what_it_was(printed, expected):
+    type_name, _, message = printed.partition(": ")
+    assert classify_python_error(type_name, message) == expected
+
+
+def test_python_sees_a_dropped_handshake_as_curl_does():
+    """Measured: Python's ssl reports the same close without alert as SSLEOFError, a reset as ConnectionResetError."""
+    eof = ssl.SSLEOFError(8, "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of protocol (_ssl.c:1006)")
+    assert classify_exception(eof) == HANDSHAKE_DROPPED
+    assert classify_python_error("SSLEOFError", "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of "
+                                                "protocol (_ssl.c:1006)") == HANDSHAKE_DROPPED
+    assert classify_exception(ConnectionResetError(104, "Connection reset by peer")) == RESET

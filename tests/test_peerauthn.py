@@ -76,3 +76,16 @@ def test_port_level_modes_of_a_namespace_policy_are_ignored():
 def test_an_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="MAYBE"):
         mode_of(peer_authentication(NS, "MAYBE"))
+
+
+def test_the_mesh_outranks_namespace_defect_lets_mesh_wide_strict_win_and_leaves_the_rest():
+    """The reference mesh's ``control-plane-mesh-policy-wins`` defect: only the mesh/namespace order flips."""
+    def defective(*policies, labels=DETAILS):
+        return effective_mtls(policies, root_namespace=ROOT, namespace=NS, labels=labels,
+                              mesh_outranks_namespace=True).mode
+
+    mesh, namespace = peer_authentication(ROOT, STRICT), peer_authentication(NS, PERMISSIVE)
+    assert defective(mesh, namespace) == STRICT
+    assert defective(mesh, peer_authentication(NS, UNSET)) == STRICT
+    assert defective(namespace) == PERMISSIVE
+    assert defective(mesh, namespace, peer_authentication(NS, DISABLE, name="d", selector=DETAILS)) == DISABLE

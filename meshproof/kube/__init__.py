@@ -5,6 +5,8 @@
 """
 from __future__ import annotations
 
+import dataclasses
+
 from kubernetes.dynamic import DynamicClient
 
 from ..cluster import Cluster
@@ -14,6 +16,7 @@ from . import preflight
 from .client import api_client, one_line
 from .cluster import KubeCluster
 from .ingress import describe_search, find_ingress, parse_selector
+from .meshconfig import read_mesh_config
 from .profiles import detect
 from .survey import take_snapshot
 from .sweep import sweep_all
@@ -39,6 +42,11 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
     snap = _survey(api, dyn)
     preflight.check_istio(snap)
     platform = detect(snap, profile=profile, revision=revision)
+    # root namespace and trust domain as istiod reads them (its namespace is where detect found it)
+    mesh_config = read_mesh_config(dyn, platform.mesh.root_namespace,
+                                   platform.control_plane[1] if platform.control_plane else platform.revision)
+    platform = dataclasses.replace(platform, mesh=dataclasses.replace(
+        platform.mesh, root_namespace=mesh_config.root_namespace, trust_domain=mesh_config.trust_domain))
     if platform.control_plane:
         preflight.check_access(api, preflight.OSSM2_REQUIRED)
     if platform.mesh.platform == "openshift":

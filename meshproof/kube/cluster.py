@@ -12,6 +12,7 @@ from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, 
 from ..egress import ExternalDatabase
 from ..errors import MeshproofError
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
+from ..validation import validate
 from . import diagnostics as diag
 from . import routes
 from .adapt import Adapter
@@ -59,7 +60,10 @@ class KubeCluster(Cluster):
         return self.platform.mesh
 
     def apply(self, manifest: Manifest) -> None:
-        for obj in self.adapter.adapt(manifest):
+        objects = self.adapter.adapt(manifest)
+        for obj in objects:  # refused as the API server and istiod would, before any of them is sent
+            validate(obj)
+        for obj in objects:
             ref = Ref.of(obj)
             resource = by_api_version(self.dyn, ref.api_version, ref.kind)
             try:

@@ -17,34 +17,27 @@ from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, 
 from ..database import service_names
 from ..egress import ExternalDatabase
 from ..errors import ConfigError, MeshproofError
+from ..meshconfig import MeshConfig, configmap as mesh_configmap, configmap_name
 from ..pki import CertificateAuthority
 from . import host, volumes
-from .controlplane import ControlPlane, PodView, validate_peer_authentication
-from .defects import validate as validate_defects
-from .envoy_config import GatewayBehaviour, SidecarBehaviour
+from .controlplane import ControlPlane, PodView
+from .defects import behaviour_of
 from .gateway import IngressGateway
-from .gateway_control import validate_gateway
 from .images import command_for
 from .injection import INJECTION_LABEL, REVISION_LABEL, wants_sidecar
+from .kinds import admit, features as modelled_features
 from .kubelet import Kubelet
 from .mariadb import MariaDB
 from .network import PodNetwork
 from .objects import Store, key_of
 from .probes import probes, rewrite, rewrite_requested
 from .processes import IMPORT_ROOT, Process, Supervisor, tail
-from .services import ClusterIPs, kube_proxy_rules, validate_service
+from .services import ClusterIPs, kube_proxy_rules
 from .sidecar import Sidecar
 from .workloads import WORKLOAD_KINDS, PodRequest, needs_new_pods, owner_of, pod_requests
 
 #: set on every process of a run so a leak check can find them by run id
 RUN_ENV = "MESHPROOF_RUN"
-
-#: what the reference mesh implements; a feature missing here makes a check skip as "not supported"
-LOCAL_FEATURES = frozenset({
-    "sidecar", "peer-authentication", "port-level-mtls", "mesh-wide-policy",
-    "ingress-gateway", "gateway-credential-sds",
-    "external-database", "egress-registry-only", "probe-rewrite",
-})
 
 
 @dataclass
@@ -102,8 +95,10 @@ class LocalCluster(Cluster):
                  root_namespace: str = "istio-system", trust_domain: str = "cluster.local",
                  poll_interval: float = 0.02) -> None:
         self.run_id = run_id
-        self.defects = validate_defects(list(defects))
+        self.behaviour = behaviour_of(defects)
         self.revision = revision
+        #: where the mesh is installed (istiod, its mesh ConfigMap, the ingress gateway); the installed
+        #: MeshConfig starts with rootNamespace = this namespace and ``trust_domain``, then is read from the store
         self.root_namespace = root_namespace
         self.trust_domain = trust_domain
         self.poll_interval = poll_interval
@@ -115,15 +110,9 @@ class LocalCluster(Cluster):
         self._proxy_rules = ""  # kube-proxy's nat table as last written to the node
         self.kubelet = Kubelet(self.network.node)
         self.control = ControlPlane(
-            self.store, root_namespace=root_namespace, trust_domain=trust_domain,
-            behaviour=SidecarBehaviour(
-                ignore_strict="sidecar-ignores-strict" in self.defects,
-                accept_any_client_cert="sidecar-accepts-any-client-cert" in self.defects,
-                no_mtls_origination="sidecar-no-mtls-origination" in self.defects,
-                inspect_server_first="sidecar-inspects-server-first-tcp" in self.defects,
-                certs_on_disk="sidecar-certs-on-disk" in self.defects,
-            ),
-            pushes_policies="control-plane-never-pushes" not in self.defects,
+            self.store, mesh_configmap=(root_namespace, configmap_name(revision)),
+            behaviour=self.behaviour.sidecar, pushes_policies=self.behaviour.control_plane.pushes_policies,
+            mesh_policy_wins=self.behaviour.control_plane.mesh_policy_wins,
         )
         self.directory: Path | None = None
         self.ca: CertificateAuthority | None = None
@@ -140,8 +129,9 @@ class LocalCluster(Cluster):
         self.ca = CertificateAuthority.create(self.trust_domain, "meshproof reference mesh")
         self.network.create()
         self.kubelet.start()
-        # an installed mesh comes with its root namespace
+        # an installed mesh comes with its namespace and its mesh configuration
         self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.root_namespace}})
+        self.store.put(mesh_configmap(self.root_namespace, self.revision, MeshConfig(self.root_namespace, self.trust_domain)))
         self._start_gateway()
         return self
 
@@ -152,11 +142,7 @@ class LocalCluster(Cluster):
         self.gateway = IngressGateway.launch(
             network=self.network, supervisor=self.supervisor, ca=self.ca, trust_domain=self.trust_domain,
             namespace=self.root_namespace, directory=self.directory,
-            behaviour=GatewayBehaviour(
-                client_cert_optional="gateway-no-client-cert-required" in self.defects,
-                trust_any_ca="gateway-trusts-any-ca" in self.defects,
-                sds_never_reloads="gateway-sds-never-reloads" in self.defects,
-            ),
+            behaviour=self.behaviour.gateway,
         )
         gw = self.gateway
         assert gw.envoy.process is not None
@@ -177,7 +163,7 @@ class LocalCluster(Cluster):
         server_name, unlisted_name = service_names(namespace)
         netns, address = self.network.add_pod()
         server = MariaDB(self.directory, server_name, netns=netns,
-                         require_secure_transport="database-does-not-require-tls" not in self.defects)
+                         require_secure_transport=self.behaviour.database.require_secure_transport)
         self._databases[namespace] = (server, netns, (server_name, unlisted_name))
         try:
             database = server.start()
@@ -213,18 +199,16 @@ class LocalCluster(Cluster):
         labels = {REVISION_LABEL: self.revision} if self.revision else {INJECTION_LABEL: "enabled"}
         return MeshInfo(
             profile="reference-mesh", version=f"meshproof {__version__} / Envoy {_envoy_version()}",
-            platform="local", root_namespace=self.root_namespace, injection_labels=labels,
-            features=frozenset(f for f in LOCAL_FEATURES if f in FEATURES), trust_domain=self.trust_domain,
+            platform="local", root_namespace=self.control.root_namespace, injection_labels=labels,
+            # from the kind table: a feature missing there makes a check skip as "not supported"
+            features=frozenset(f for f in modelled_features() if f in FEATURES), trust_domain=self.control.trust_domain,
         )
 
     # ------------------------------------------------------------ objects
 
     def apply(self, manifest: Manifest) -> None:
+        admit(manifest, self.control)  # meshproof.local.kinds: refused in one line, before anything is stored
         kind, namespace, name = key_of(manifest)
-        if kind == "PeerAuthentication":
-            validate_peer_authentication(manifest)
-        if kind == "Gateway":
-            validate_gateway(manifest)
         if kind != "Namespace" and namespace and self.store.get("Namespace", "", namespace) is None:
             raise ConfigError(f'namespaces "{namespace}" not found (applying {kind}/{name})')
         manifest, new_pods = self._admit(kind, manifest, self.store.get(kind, namespace, name))
@@ -237,17 +221,12 @@ class LocalCluster(Cluster):
     def _admit(self, kind: str, manifest: Manifest, previous: Manifest | None) -> tuple[Manifest, bool]:
         """What the API server adds before storing (a Service's ClusterIP), and whether a workload needs new pods.
 
-        Raises ConfigError, before anything is stored, for what the reference
-        mesh refuses (meshproof.local.services, meshproof.local.workloads, meshproof.local.probes).
+        Raises ConfigError, before anything is stored, for a ClusterIP taken or
+        changed and for a changed bare Pod (meshproof.local.services, meshproof.local.workloads).
         """
         if kind == "Service":
-            validate_service(manifest)
             return self.cluster_ips.assign(manifest, previous), False
-        if kind not in WORKLOAD_KINDS:
-            return manifest, False
-        for request in pod_requests(manifest):
-            probes(request.containers())
-        return manifest, needs_new_pods(manifest, previous)
+        return manifest, kind in WORKLOAD_KINDS and needs_new_pods(manifest, previous)
 
     def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
         if self._forget(kind, name, namespace or ""):
@@ -308,7 +287,7 @@ class LocalCluster(Cluster):
 
     def _rewrites_probes(self, template_meta: Mapping[str, Any]) -> bool:
         """Istio's injector points HTTP probes at the agent unless the pod opts out."""
-        return ("injector-does-not-rewrite-probes" not in self.defects
+        return (self.behaviour.injector.rewrites_probes
                 and rewrite_requested(template_meta.get("annotations")))
 
     def _inject(self, local: LocalPod, app_probers: Mapping[str, dict]) -> None:
@@ -382,7 +361,7 @@ class LocalCluster(Cluster):
         views = self._views()
         destinations = self.control.destinations(views)
         rules = kube_proxy_rules(self.store.of_kind("Service"), views)
-        if rules != self._proxy_rules:  # kube-proxy: the node's DNAT of every ClusterIP
+        if rules != self._proxy_rules and self.directory is not None:  # kube-proxy: the started node's DNAT
             host.iptables_restore(self.network.node, rules)
             self._proxy_rules = rules
         for local in self.pods.values():

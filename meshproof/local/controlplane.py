@@ -5,11 +5,12 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigError
+from ..meshconfig import MeshConfig, from_configmap
 from ..pki import spiffe_id
 from .envoy_config import Destination, InboundPort, SidecarBehaviour, SidecarConfig
 from .objects import Store
 from .services import cluster_ip, fqdn, hosts_lines, selects, target_port
-from ..peerauthn import DISABLE, MODES, EffectiveMtls, effective_mtls
+from ..peerauthn import DISABLE, EffectiveMtls, effective_mtls
 
 
 @dataclass
@@ -30,20 +31,6 @@ class PodView:
     policies_at_start: list[dict[str, Any]] = field(default_factory=list)
 
 
-def validate_peer_authentication(manifest: Mapping[str, Any]) -> None:
-    """Reject what Istio's validating webhook rejects, with its reason."""
-    spec = manifest.get("spec") or {}
-    where = f"PeerAuthentication {manifest['metadata'].get('namespace')}/{manifest['metadata']['name']}"
-    modes = [(spec.get("mtls") or {}).get("mode")] + [
-        (part or {}).get("mode") for part in (spec.get("portLevelMtls") or {}).values()
-    ]
-    for mode in modes:
-        if mode is not None and str(mode).upper() not in MODES:
-            raise ConfigError(f"{where}: unknown mTLS mode {mode!r} (use one of {', '.join(MODES)})")
-    if spec.get("portLevelMtls") and not (spec.get("selector") or {}).get("matchLabels"):
-        raise ConfigError(f"{where}: portLevelMtls requires a workload selector")
-
-
 def _is_http(port: Mapping[str, Any]) -> bool:
     name = (port.get("name") or "").lower()
     protocol = (port.get("appProtocol") or "").lower()
@@ -51,15 +38,40 @@ def _is_http(port: Mapping[str, Any]) -> bool:
 
 
 class ControlPlane:
-    def __init__(self, store: Store, *, root_namespace: str, trust_domain: str, behaviour: SidecarBehaviour,
-                 pushes_policies: bool = True) -> None:
+    def __init__(self, store: Store, *, mesh_configmap: tuple[str, str], behaviour: SidecarBehaviour,
+                 pushes_policies: bool = True, mesh_policy_wins: bool = False) -> None:
+        """``mesh_configmap``: (namespace, name) of the ConfigMap istiod reads its MeshConfig from."""
         self.store = store
-        self.root_namespace = root_namespace
-        self.trust_domain = trust_domain
+        self.mesh_configmap = mesh_configmap
         self.behaviour = behaviour
         self.pushes_policies = pushes_policies
+        #: a deliberate defect: a mesh-wide policy outranks the namespace's own (Istio ranks it below)
+        self.mesh_policy_wins = mesh_policy_wins
         #: DNS names outside the mesh (external database) -> address
         self.external_hosts: dict[str, str] = {}
+
+    def mesh_config(self) -> MeshConfig:
+        """Read from the stored mesh ConfigMap at every use, as istiod watches it (istiod's defaults if absent)."""
+        return from_configmap(self.store.get("ConfigMap", *self.mesh_configmap))
+
+    @property
+    def root_namespace(self) -> str:
+        return self.mesh_config().root_namespace
+
+    @property
+    def trust_domain(self) -> str:
+        return self.mesh_config().trust_domain
+
+    def check_mesh_config(self, configmap: Mapping[str, Any]) -> None:
+        """Refuse a mesh ConfigMap that is not MeshConfig, or that changes the trust domain of issued identities."""
+        meta = configmap.get("metadata") or {}
+        if (meta.get("namespace"), meta.get("name")) != self.mesh_configmap:
+            return
+        trust_domain = from_configmap(configmap).trust_domain
+        if trust_domain != self.trust_domain:
+            raise ConfigError(f"ConfigMap {'/'.join(self.mesh_configmap)}: data.mesh: trustDomain {trust_domain!r}: the "
+                              f"reference mesh does not model changing the trust domain ({self.trust_domain!r}) of a "
+                              "running mesh; run on a cluster with --kube-context")
 
     def policies(self) -> list[dict[str, Any]]:
         return list(self.store.of_kind("PeerAuthentication"))
@@ -70,7 +82,8 @@ class ControlPlane:
             policies = pod.policies_at_start
         elif policies is None:
             policies = self.policies()
-        return effective_mtls(policies, root_namespace=self.root_namespace, namespace=pod.namespace, labels=pod.labels)
+        return effective_mtls(policies, root_namespace=self.root_namespace, namespace=pod.namespace, labels=pod.labels,
+                              mesh_outranks_namespace=self.mesh_policy_wins)
 
     # ------------------------------------------------------------ hosts
 

@@ -1,43 +1,128 @@
-"""Deliberate defects the reference mesh can be switched into.
+"""Deliberate defects the reference mesh can be switched into, each declaring its own effect.
 
-The project's own tests run each suite against a mesh with one defect on and
-assert that exactly the checks that should catch it fail.
+As Gateway API declares each feature once (its ``pkg/features``), each defect
+here names its summary and the behaviour flags it sets, per component of the
+reference mesh: ``sidecar`` (``SidecarBehaviour``), ``gateway``
+(``GatewayBehaviour``), ``control_plane``, ``database`` and ``injector``. The
+backend builds its behaviour from the merged flags of the defects switched on
+(``behaviour_of``); nothing outside this module compares defect names.
+
+The project's own tests (tests/test_defects_caught.py) run each suite against a
+mesh with one defect on and assert that exactly the checks that should catch it fail.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
 
 from ..errors import ConfigError
+from .envoy_config import GatewayBehaviour, SidecarBehaviour
+
+
+@dataclass(frozen=True)
+class ControlPlaneBehaviour:
+    #: PeerAuthentication changes reach running sidecars
+    pushes_policies: bool = True
+    #: a mesh-wide PeerAuthentication outranks a namespace's own (Istio: the namespace's wins)
+    mesh_policy_wins: bool = False
+
+
+@dataclass(frozen=True)
+class DatabaseBehaviour:
+    #: the external database refuses plaintext clients (MariaDB ``require_secure_transport``)
+    require_secure_transport: bool = True
+
+
+@dataclass(frozen=True)
+class InjectorBehaviour:
+    #: the injector points HTTP probes at the agent (Istio's ``rewriteAppHTTPProbers``)
+    rewrites_probes: bool = True
+
+
+@dataclass(frozen=True)
+class MeshBehaviour:
+    """How each component of the reference mesh behaves; the default is a healthy mesh."""
+
+    sidecar: SidecarBehaviour = SidecarBehaviour()
+    gateway: GatewayBehaviour = GatewayBehaviour()
+    control_plane: ControlPlaneBehaviour = ControlPlaneBehaviour()
+    database: DatabaseBehaviour = DatabaseBehaviour()
+    injector: InjectorBehaviour = InjectorBehaviour()
 
 
 @dataclass(frozen=True)
 class Defect:
+    """``effect``: component (a field of ``MeshBehaviour``) -> the flags the defect sets on it."""
+
     name: str
     summary: str
+    effect: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
+
+    def apply(self, behaviour: MeshBehaviour) -> MeshBehaviour:
+        """``behaviour`` with this defect's flags set; TypeError for a component or flag that does not exist."""
+        parts = {component: dataclasses.replace(getattr(behaviour, component), **flags)
+                 for component, flags in self.effect.items()}
+        return dataclasses.replace(behaviour, **parts)
 
 
 DEFECTS: dict[str, Defect] = {
     d.name: d
     for d in (
-        Defect("sidecar-ignores-strict", "inbound sidecars keep accepting plaintext under STRICT"),
-        Defect("sidecar-accepts-any-client-cert", "inbound sidecars accept client certificates from any CA"),
-        Defect("control-plane-never-pushes", "PeerAuthentication changes never reach running sidecars"),
-        Defect("sidecar-no-mtls-origination", "client sidecars send plaintext instead of originating mTLS"),
-        Defect("sidecar-certs-on-disk", "sidecars read their workload certificate and key from files, not SDS"),
-        Defect("gateway-no-client-cert-required", "a MUTUAL ingress gateway lets clients without a certificate in"),
-        Defect("gateway-trusts-any-ca", "a MUTUAL ingress gateway accepts client certificates from any CA"),
-        Defect("gateway-sds-never-reloads", "the ingress gateway keeps the first version of every credential Secret"),
+        Defect("sidecar-ignores-strict", "inbound sidecars keep accepting plaintext under STRICT",
+               {"sidecar": {"ignore_strict": True}}),
+        Defect("sidecar-accepts-any-client-cert", "inbound sidecars accept client certificates from any CA",
+               {"sidecar": {"accept_any_client_cert": True}}),
+        Defect("control-plane-never-pushes", "PeerAuthentication changes never reach running sidecars",
+               {"control_plane": {"pushes_policies": False}}),
+        Defect("control-plane-mesh-policy-wins",
+               "the control plane lets the mesh-wide PeerAuthentication overrule a namespace's own",
+               {"control_plane": {"mesh_policy_wins": True}}),
+        Defect("sidecar-no-mtls-origination", "client sidecars send plaintext instead of originating mTLS",
+               {"sidecar": {"no_mtls_origination": True}}),
+        Defect("sidecar-certs-on-disk", "sidecars read their workload certificate and key from files, not SDS",
+               {"sidecar": {"certs_on_disk": True}}),
+        Defect("gateway-no-client-cert-required", "a MUTUAL ingress gateway lets clients without a certificate in",
+               {"gateway": {"client_cert_optional": True}}),
+        Defect("gateway-trusts-any-ca", "a MUTUAL ingress gateway accepts client certificates from any CA",
+               {"gateway": {"trust_any_ca": True}}),
+        Defect("gateway-sds-never-reloads", "the ingress gateway keeps the first version of every credential Secret",
+               {"gateway": {"sds_never_reloads": True}}),
+        Defect("gateway-serves-its-own-certificate",
+               "SIMPLE TLS servers of the ingress gateway present its mesh workload certificate, not the "
+               "credentialName Secret's",
+               {"gateway": {"simple_serves_workload_certificate": True}}),
+        Defect("gateway-sanitizes-client-cert",
+               "the ingress gateway never forwards the client certificate's details to the backend "
+               "(forwardClientCertDetails SANITIZE)",
+               {"gateway": {"sanitizes_client_cert": True}}),
+        Defect("gateway-ignores-min-protocol-version",
+               "the ingress gateway ignores a server's tls.minProtocolVersion and keeps accepting TLS 1.2",
+               {"gateway": {"ignores_min_protocol_version": True}}),
         Defect("sidecar-inspects-server-first-tcp",
-               "client sidecars inspect outbound TCP for TLS, stalling server-first protocols such as MySQL"),
-        Defect("database-does-not-require-tls", "the external database also accepts plaintext clients"),
+               "client sidecars inspect outbound TCP for TLS, stalling server-first protocols such as MySQL",
+               {"sidecar": {"inspect_server_first": True}}),
+        Defect("database-does-not-require-tls", "the external database also accepts plaintext clients",
+               {"database": {"require_secure_transport": False}}),
         Defect("injector-does-not-rewrite-probes",
-               "the injector leaves HTTP probes on the app port, where STRICT resets the kubelet's plaintext"),
+               "the injector leaves HTTP probes on the app port, where STRICT resets the kubelet's plaintext",
+               {"injector": {"rewrites_probes": False}}),
     )
 }
 
 
-def validate(names: list[str]) -> frozenset[str]:
+def validate(names: Iterable[str]) -> frozenset[str]:
+    """The named defects; ConfigError naming the unknown ones and the known ones."""
+    names = list(names)
     unknown = [n for n in names if n not in DEFECTS]
     if unknown:
         raise ConfigError(f"unknown mesh defect {', '.join(unknown)}; known: {', '.join(sorted(DEFECTS))}")
     return frozenset(names)
+
+
+def behaviour_of(names: Iterable[str]) -> MeshBehaviour:
+    """The reference mesh's behaviour with the named defects on (merged flags); ConfigError for unknown names."""
+    behaviour = MeshBehaviour()
+    for name in sorted(validate(names)):
+        behaviour = DEFECTS[name].apply(behaviour)
+    return behaviour

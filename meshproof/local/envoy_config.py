@@ -472,6 +472,12 @@ class GatewayBehaviour:
     client_cert_optional: bool = False
     trust_any_ca: bool = False
     sds_never_reloads: bool = False
+    #: SIMPLE servers present the gateway's own workload certificate (SDS ``default``), not the credential's
+    simple_serves_workload_certificate: bool = False
+    #: XFCC is stripped, never set from the client certificate (gatewayTopology forwardClientCertDetails SANITIZE)
+    sanitizes_client_cert: bool = False
+    #: a server's tls.minProtocolVersion is dropped; Envoy's TLS 1.2 floor applies
+    ignores_min_protocol_version: bool = False
 
 
 @dataclass
@@ -492,16 +498,18 @@ def _gateway_routes(stat: str, virtual_hosts: Iterable[VirtualHost]) -> list[dic
 
 
 def _gateway_tls(files: ConfigFiles, tls: GatewayTls, behaviour: GatewayBehaviour) -> dict[str, Any]:
-    params = {"tls_minimum_protocol_version": TLS_VERSIONS.get(tls.min_version or "", "TLSv1_2")}
+    min_version = None if behaviour.ignores_min_protocol_version else tls.min_version
+    params = {"tls_minimum_protocol_version": TLS_VERSIONS.get(min_version or "", "TLSv1_2")}
     if tls.max_version:
         params["tls_maximum_protocol_version"] = TLS_VERSIONS[tls.max_version]
     mutual = tls.mode == MUTUAL
+    own_certificate = behaviour.simple_serves_workload_certificate and not mutual
     return downstream_tls(
         files,
         require_client_certificate=mutual and not behaviour.client_cert_optional,
         validation=tls.validation if mutual else None,
         accept_untrusted=behaviour.trust_any_ca,
-        certificate=tls.certificate,
+        certificate=WORKLOAD_SECRET if own_certificate else tls.certificate,
         subject_alt_names=tls.subject_alt_names if mutual else (),
         extra={"tls_params": params, "alpn_protocols": ["h2", "http/1.1"]},
     )
@@ -509,7 +517,7 @@ def _gateway_tls(files: ConfigFiles, tls: GatewayTls, behaviour: GatewayBehaviou
 
 def _gateway_chain(files: ConfigFiles, server: GatewayServer, behaviour: GatewayBehaviour,
                    virtual_hosts: Iterable[VirtualHost]) -> dict[str, Any]:
-    hcm = http_connection_manager(server.name, BLACKHOLE, client_cert_details=True,
+    hcm = http_connection_manager(server.name, BLACKHOLE, client_cert_details=not behaviour.sanitizes_client_cert,
                                   routes=_gateway_routes(server.name, virtual_hosts),
                                   forward_client_cert="SANITIZE_SET")
     chain: dict[str, Any] = {"name": server.name, "filters": [hcm]}

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..errors import ConfigError
+from .probes import probes
 
 #: the kinds that make pods, in the kind table's terms
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Pod")
@@ -61,6 +62,12 @@ def needs_new_pods(workload: Mapping[str, Any], previous: Mapping[str, Any] | No
         namespace, _, name = owner_of(workload)
         raise ConfigError(f"Pod {namespace}/{name}: spec is immutable once created (delete the Pod to change it)")
     return True
+
+
+def validate_workload(workload: Mapping[str, Any]) -> None:
+    """Refuse, in one line, a pod template without containers or with probes the kubelet stand-in cannot run."""
+    for request in pod_requests(workload)[:1]:
+        probes(request.containers())
 
 
 def pod_requests(workload: Mapping[str, Any]) -> list[PodRequest]:

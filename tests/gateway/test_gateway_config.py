@@ -15,8 +15,8 @@ import pytest
 from fixtures.gateway import credential_secret
 from meshproof.errors import ConfigError
 from meshproof.local.envoy_config import (
-    BLACKHOLE, MUTUAL, ROOT_SECRET, SIMPLE, ConfigFiles, Destination, GatewayBehaviour, gateway_clusters,
-    gateway_listeners, root_secret, workload_secret,
+    BLACKHOLE, MUTUAL, ROOT_SECRET, SIMPLE, WORKLOAD_SECRET, ConfigFiles, Destination, GatewayBehaviour,
+    gateway_clusters, gateway_listeners, root_secret, workload_secret,
 )
 from meshproof.local.gateway_control import fqdn, gateway_config, host_matches, read_credential, validate_gateway
 from meshproof.local.objects import Store
@@ -220,6 +220,40 @@ def test_the_defects_loosen_exactly_what_they_name(tmp_path, pki):
     any_ca = _mutual_context(tmp_path / "b", pki, GatewayBehaviour(trust_any_ca=True))
     default = any_ca["common_tls_context"]["combined_validation_context"]["default_validation_context"]
     assert any_ca["require_client_certificate"] is True and default["trust_chain_verification"] == "ACCEPT_UNTRUSTED"
+
+
+def _simple_context(tmp_path, pki, behaviour: GatewayBehaviour) -> dict:
+    config, _ = build(gateway(SIMPLE, minProtocolVersion="TLSV1_3"), virtual_service(), credential(pki),
+                      behaviour=behaviour)
+    return tls_context(only_chain(files_in(tmp_path), config))
+
+
+def certificate_names(context: dict) -> list[str]:
+    return [s["name"] for s in context["common_tls_context"]["tls_certificate_sds_secret_configs"]]
+
+
+def test_the_own_certificate_defect_swaps_the_simple_servers_certificate_only(tmp_path, pki):
+    behaviour = GatewayBehaviour(simple_serves_workload_certificate=True)
+    assert certificate_names(_simple_context(tmp_path / "a", pki, behaviour)) == [WORKLOAD_SECRET]
+    assert certificate_names(_mutual_context(tmp_path / "b", pki, behaviour)) == ["frontend-credential"]
+
+
+def test_the_min_version_defect_drops_the_servers_floor_to_envoys_tls_1_2(tmp_path, pki):
+    context = _simple_context(tmp_path, pki, GatewayBehaviour(ignores_min_protocol_version=True))
+    assert context["common_tls_context"]["tls_params"] == {"tls_minimum_protocol_version": "TLSv1_2"}
+    assert certificate_names(context) == ["frontend-credential"]
+
+
+def test_the_sanitize_defect_strips_xfcc_where_the_healthy_gateway_sets_it(tmp_path, pki):
+    def hcm(behaviour: GatewayBehaviour) -> dict:
+        config, _ = build(gateway(MUTUAL), virtual_service(), credential(pki, ca=pki.acme.cert_pem),
+                          behaviour=behaviour)
+        return only_chain(files_in(tmp_path), config)["filters"][0]["typed_config"]
+
+    healthy, sanitized = hcm(GatewayBehaviour()), hcm(GatewayBehaviour(sanitizes_client_cert=True))
+    assert healthy["forward_client_cert_details"] == "SANITIZE_SET" and healthy["set_current_client_cert_details"]
+    assert sanitized["forward_client_cert_details"] == "SANITIZE"
+    assert "set_current_client_cert_details" not in sanitized
 
 
 def test_envoy_accepts_the_gateway_configuration(tmp_path, pki):

@@ -1,0 +1,142 @@
+"""The one table of the kinds the reference mesh models, and where each takes effect.
+
+An object is admitted in three steps (:func:`admit`): what a cluster with
+Istio refuses (:func:`meshproof.validation.validate`: served version,
+metadata, schema with CEL rules, istiod's webhook); a kind not in
+:data:`KINDS` is refused with one line pointing at a real cluster; a modelled
+kind's fields the reference mesh does not act on are refused by the row's
+``modelled`` allow-list, so nothing is ever accepted and then ignored.  The
+features the reference mesh reports (:func:`features`) come from the rows.
+
+Adding a kind is adding one row: ``ModelledKind(group, kind, takes_effect,
+features=..., modelled=...)`` where the backend acts on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+
+from ..errors import ConfigError
+from ..validation import describe, validate
+from ..validation.schemas import split_api_version
+from .gateway_control import validate_gateway
+from .services import validate_service
+from .workloads import validate_workload
+
+if TYPE_CHECKING:
+    from .controlplane import ControlPlane
+
+#: Fields the reference mesh acts on, as nested mappings: a key maps to the allow-list of its value
+#: (a mapping for an object, applied to every item of a list), ANY for a value taken whole.
+ANY = None
+Fields = Mapping[str, Any] | None
+
+#: what the reference mesh offers that is not a kind: LocalCluster.start_external_database
+BACKEND_FEATURES = frozenset({"external-database"})
+
+
+@dataclass(frozen=True)
+class ModelledKind:
+    group: str          #: API group, "" for the core group
+    kind: str
+    takes_effect: str   #: where the reference mesh acts on it, for docs and refusals
+    features: tuple[str, ...] = ()  #: capabilities.FEATURES this kind provides
+    modelled: Fields = ANY  #: allow-list of ``spec``'s fields (ANY: all of them)
+    #: further refusals, raising ConfigError; given the object and the control plane (for the mesh configuration)
+    limits: Callable[[Mapping[str, Any], "ControlPlane"], None] | None = None
+
+
+def _bound_to_gateways(virtual_service: Mapping[str, Any], _control: "ControlPlane") -> None:
+    """Sidecar routing (no gateways, or ``mesh``) and split routes are not modelled: only gateway routes are."""
+    spec = virtual_service.get("spec") or {}
+    gateways = spec.get("gateways") or []
+    if not gateways or "mesh" in gateways:
+        raise ConfigError(f"{describe(virtual_service)}: spec.gateways: the reference mesh models VirtualService "
+                          "routes of an ingress Gateway only, not sidecar routing (mesh); run on a cluster with "
+                          "--kube-context")
+    for index, http in enumerate(spec.get("http") or []):
+        if len(http.get("route") or []) != 1:
+            raise ConfigError(f"{describe(virtual_service)}: spec.http[{index}].route: the reference mesh models "
+                              "exactly one destination per route")
+
+
+_SELECTOR = {"matchLabels": ANY}
+_MODE = {"mode": ANY}
+
+KINDS: dict[tuple[str, str], ModelledKind] = {(k.group, k.kind): k for k in (
+    ModelledKind("", "Namespace", "pods' placement; the injection labels decide which pods get a sidecar",
+                 features=("sidecar",)),
+    ModelledKind("", "Service", "a ClusterIP DNATed by kube-proxy-style rules on the node (headless: pod IPs); cluster "
+                 "DNS (pods' hosts files) and every client proxy's destinations (matched by ClusterIP and port)",
+                 limits=lambda service, _control: validate_service(service)),
+    ModelledKind("", "ServiceAccount", "stored; pods' workload identity is spiffe://<trust domain>/ns/<ns>/sa/<name>"),
+    ModelledKind("", "Secret", "container volumes and envFrom; a Gateway's credentialName (SDS)",
+                 features=("gateway-credential-sds",)),
+    ModelledKind("", "ConfigMap", "container volumes and envFrom; the mesh configuration (istio ConfigMap)",
+                 limits=lambda configmap, control: control.check_mesh_config(configmap)),
+    ModelledKind("apps", "Deployment", "pods: network namespaces, containers, the injected sidecar, kubelet probes",
+                 features=("probe-rewrite",), limits=lambda workload, _control: validate_workload(workload)),
+    ModelledKind("apps", "StatefulSet", "pods <name>-0..N-1, each named in DNS through the headless serviceName; "
+                 "otherwise as a Deployment's", limits=lambda workload, _control: validate_workload(workload)),
+    ModelledKind("", "Pod", "one pod of its name, as a Deployment's pods (its spec immutable)",
+                 limits=lambda workload, _control: validate_workload(workload)),
+    ModelledKind("security.istio.io", "PeerAuthentication",
+                 "sidecars' inbound mTLS mode per port, and client proxies' auto mTLS",
+                 features=("peer-authentication", "port-level-mtls", "mesh-wide-policy"),
+                 modelled={"selector": _SELECTOR, "mtls": _MODE, "portLevelMtls": ANY}),
+    ModelledKind("networking.istio.io", "Gateway", "the ingress gateway's listeners, TLS and client-certificate checks",
+                 features=("ingress-gateway",),
+                 modelled={"selector": ANY, "servers": {"port": ANY, "hosts": ANY, "name": ANY, "tls": {
+                     "mode": ANY, "credentialName": ANY, "minProtocolVersion": ANY, "maxProtocolVersion": ANY,
+                     "subjectAltNames": ANY}}},
+                 limits=lambda gateway, _control: validate_gateway(gateway)),
+    ModelledKind("networking.istio.io", "VirtualService", "the ingress gateway's HTTP routes (bound to a Gateway)",
+                 modelled={"hosts": ANY, "gateways": ANY, "http": {
+                     "name": ANY, "match": {"uri": {"exact": ANY, "prefix": ANY}},
+                     "route": {"destination": {"host": ANY, "port": {"number": ANY}}}}},
+                 limits=_bound_to_gateways),
+    ModelledKind("networking.istio.io", "ServiceEntry", "sidecars' outbound allow-list under REGISTRY_ONLY",
+                 modelled={"hosts": ANY, "addresses": ANY, "ports": ANY, "location": ANY, "resolution": ANY,
+                           "exportTo": ANY}),
+    ModelledKind("networking.istio.io", "Sidecar", "outboundTrafficPolicy of a namespace (or, in the root namespace, "
+                 "of the mesh)", features=("egress-registry-only",),
+                 modelled={"outboundTrafficPolicy": _MODE}),
+)}
+
+
+def _unmodelled(value: Any, allowed: Fields, path: str) -> Iterator[str]:
+    if allowed is ANY:
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _unmodelled(item, allowed, f"{path}[{index}]")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if key not in allowed:
+                yield f"{path}.{key}"
+            else:
+                yield from _unmodelled(item, allowed[key], f"{path}.{key}")
+
+
+def features() -> frozenset[str]:
+    """What the reference mesh reports: the features of the modelled kinds, and the backend's own."""
+    return frozenset(f for row in KINDS.values() for f in row.features) | BACKEND_FEATURES
+
+
+def admit(manifest: Mapping[str, Any], control: "ControlPlane") -> ModelledKind:
+    """The row of ``manifest``'s kind, once a cluster with Istio would accept it and the reference mesh models it.
+
+    Raises ConfigError, one line naming the object and the field path or the kind.
+    """
+    validate(manifest)
+    group, _ = split_api_version(str(manifest["apiVersion"]))
+    row = KINDS.get((group, str(manifest["kind"])))
+    if row is None:
+        raise ConfigError(f"the reference mesh does not model {manifest['kind']} ({manifest['apiVersion']}); "
+                          "run on a cluster with --kube-context")
+    for path in _unmodelled(manifest.get("spec"), row.modelled, "spec"):
+        raise ConfigError(f"{describe(manifest)}: {path}: the reference mesh does not model this field of "
+                          f"{row.kind}; run on a cluster with --kube-context")
+    if row.limits is not None:
+        row.limits(manifest, control)
+    return row

@@ -1,0 +1,205 @@
+"""Every suite passes on the healthy reference mesh and fails exactly the checks that catch each defect.
+
+One table (``SUITES``) holds, per suite, all its checks and, per defect of
+meshproof/local/defects.py, the checks that must fail against it (and only
+those). Each run is ``pytest -m SUITE`` in a child process, as a user runs it,
+against a fresh mesh with ``--mesh-defect NAME`` where one is named; its JUnit
+XML tells which checks failed. The registry tests below need no mesh: every
+defect is caught by some check, every check catches some defect, and the table
+lists exactly the checks each suite collects.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from meshproof.errors import ConfigError
+from meshproof.local.defects import DEFECTS, MeshBehaviour, behaviour_of
+from meshproof.sslmode import VALID, SslMode
+from tests.suite_runner import run_pytest, run_suite
+
+
+@dataclass(frozen=True)
+class Suite:
+    marker: str
+    checks: frozenset[str]
+    #: defect -> the checks that must fail against it (and only those)
+    caught_by: dict[str, frozenset[str]]
+    #: every failed check carries the sidecars' config_dump (its checks take the ``cluster`` fixture)
+    diagnosed: bool = False
+
+
+def each(test: str, *params: str) -> frozenset[str]:
+    return frozenset(f"{test}[{p}]" for p in params)
+
+
+# --- strict-mtls (suites/test_peer_authentication.py) ----------------------------------------------
+LEGACY_RESET = "test_legacy_client_is_reset_under_strict_and_served_again_when_permissive"
+IN_MESH = "test_in_mesh_clients_keep_working_under_strict"
+XFCC = "test_in_mesh_traffic_is_mutual_tls_with_the_client_identity"
+PROXY_NO_CERT = "test_proxy_container_without_client_certificate_is_rejected"
+FOREIGN_CA = "test_client_certificate_from_a_foreign_ca_is_rejected"
+RECREATED = "test_sleep_recreated_inside_the_mesh_namespace_gets_details"
+SDS = "test_certificates_are_delivered_by_sds_not_on_the_proxy_containers_disk"
+PROBES_READY = "test_pod_with_http_probes_becomes_and_stays_ready_under_strict"
+PROBES_NOT_REWRITTEN = "test_http_probes_fail_under_strict_until_the_injector_rewrites_them"
+(MESH_STRICT, NS_OVERRIDES_MESH, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK) = (
+    f"test_policy_precedence[{sentence}]" for sentence in (
+        "mesh-wide STRICT resets plaintext in every namespace",
+        "namespace PERMISSIVE overrides mesh-wide STRICT",
+        "namespace UNSET inherits mesh-wide STRICT",
+        "workload PERMISSIVE inside a STRICT namespace accepts plaintext for that workload only",
+        "workload UNSET inherits the namespace's STRICT",
+        "workload DISABLE inside a STRICT namespace takes plaintext",
+        "port-level PERMISSIVE is an exception to a STRICT workload",
+        "port-level STRICT locks one port of a PERMISSIVE workload"))
+#: both probe checks begin by proving STRICT in force (legacy sleep reset), so a mesh where STRICT never
+#: takes effect fails them there
+STRICT_NEVER_HOLDS = frozenset({LEGACY_RESET, IN_MESH, PROXY_NO_CERT, FOREIGN_CA, PROBES_READY, PROBES_NOT_REWRITTEN,
+                                MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK})
+STRICT_MTLS = Suite(
+    "strict-mtls",
+    frozenset({LEGACY_RESET, IN_MESH, XFCC, PROXY_NO_CERT, FOREIGN_CA, RECREATED, SDS, PROBES_READY,
+               PROBES_NOT_REWRITTEN, MESH_STRICT, NS_OVERRIDES_MESH, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE,
+               PORT_EXCEPTION, PORT_LOCK}),
+    {
+        "sidecar-ignores-strict": STRICT_NEVER_HOLDS,
+        "sidecar-accepts-any-client-cert": frozenset({FOREIGN_CA}),
+        "control-plane-never-pushes": STRICT_NEVER_HOLDS,
+        "sidecar-no-mtls-origination": frozenset({IN_MESH, XFCC, RECREATED, MESH_STRICT, NS_UNSET, WL_PERMISSIVE,
+                                                  WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}),
+        "sidecar-certs-on-disk": frozenset({SDS}),
+        # the only check with a namespace policy under a mesh-wide one that sets a mode
+        "control-plane-mesh-policy-wins": frozenset({NS_OVERRIDES_MESH}),
+        # plaintext probes on the app port are reset under STRICT: the pod never turns ready, patched or not
+        "injector-does-not-rewrite-probes": frozenset({PROBES_READY, PROBES_NOT_REWRITTEN}),
+    },
+    diagnosed=True,
+)
+
+# --- gateway-mtls (suites/test_gateway_tls.py) ------------------------------------------------------
+def both_clients(test: str) -> frozenset[str]:
+    return each(test, "curl", "requests")
+
+
+SIMPLE_VERIFIED = both_clients("test_simple_tls_is_verified_with_the_server_ca")
+SIMPLE_CERTIFICATE = "test_simple_tls_serves_the_certificate_of_the_credential_secret"
+NO_CERT = both_clients("test_mutual_rejects_a_client_without_certificate")
+UNTRUSTED = both_clients("test_mutual_rejects_a_client_of_an_untrusted_ca")
+PARTNER = both_clients("test_mutual_admits_the_trusted_partner_and_forwards_its_subject")
+ROTATION = both_clients("test_trust_bundle_rotation_takes_effect_without_restart")
+EXPIRED = both_clients("test_expired_client_certificate_is_rejected")
+SANS = both_clients("test_subject_alt_names_admit_only_the_named_partner")
+CACERT = both_clients("test_trusted_cas_from_a_separate_cacert_secret")
+MIN_VERSION = both_clients("test_min_protocol_version_rejects_older_clients")
+GATEWAY_MTLS = Suite(
+    "gateway-mtls",
+    SIMPLE_VERIFIED | {SIMPLE_CERTIFICATE} | NO_CERT | UNTRUSTED | PARTNER | ROTATION | EXPIRED | SANS | CACERT
+    | MIN_VERSION,
+    {
+        "gateway-no-client-cert-required": NO_CERT,
+        # a gateway that trusts any CA also lets expired and wrongly named certificates in: Envoy's
+        # ACCEPT_UNTRUSTED waives every verification failure, not just the unknown issuer
+        "gateway-trusts-any-ca": UNTRUSTED | ROTATION | EXPIRED | SANS | CACERT,
+        "gateway-sds-never-reloads": ROTATION,
+        # every check that verifies a SIMPLE server with the example.com CA, min-version's TLS 1.3 client too;
+        # MUTUAL servers keep the credential's certificate
+        "gateway-serves-its-own-certificate": SIMPLE_VERIFIED | {SIMPLE_CERTIFICATE} | MIN_VERSION,
+        "gateway-sanitizes-client-cert": PARTNER,
+        "gateway-ignores-min-protocol-version": MIN_VERSION,
+    },
+)
+
+# --- egress-tls (suites/test_egress_mysql_tls.py) ----------------------------------------------------
+STRICT_SCOPES = ("namespace-STRICT", "mesh-wide-STRICT")
+TLS_SESSIONS = each("test_the_app_returns_the_rows_over_a_session_the_database_reports_as_tls",
+                    *(f"{scope}-{mode.value}+mutual-{mutual.value}"
+                      for scope in STRICT_SCOPES for mode, mutual in VALID if mode is not SslMode.DISABLE))
+DISABLE_REFUSED = each("test_disable_is_refused_by_the_tls_only_database", *STRICT_SCOPES)
+EGRESS_CHECKS = (TLS_SESSIONS | DISABLE_REFUSED
+                 | each("test_verify_ca_with_another_ca_fails_certificate_verification", *STRICT_SCOPES)
+                 | each("test_verify_full_to_a_name_not_in_the_certificate_fails", *STRICT_SCOPES)
+                 | each("test_the_x509_user_without_a_client_certificate_is_denied", *STRICT_SCOPES)
+                 | each("test_registry_only_blocks_the_database_until_a_service_entry_registers_it", *STRICT_SCOPES))
+EGRESS_TLS = Suite(
+    "egress-tls",
+    EGRESS_CHECKS,
+    {
+        # the outbound tls_inspector waits for client bytes, the client for the server's greeting: every session dies
+        "sidecar-inspects-server-first-tcp": EGRESS_CHECKS,
+        # a plaintext session is let in; every TLS check still holds
+        "database-does-not-require-tls": DISABLE_REFUSED,
+    },
+)
+
+SUITES = {suite.marker: suite for suite in (STRICT_MTLS, GATEWAY_MTLS, EGRESS_TLS)}
+
+#: (suite, defect) for every run: each suite on the healthy mesh (None), then against each of its defects
+RUNS = [(marker, None) for marker in SUITES] + [
+    (marker, defect) for marker, suite in SUITES.items() for defect in sorted(suite.caught_by)]
+
+
+def diagnosed_failures(reports: Path) -> dict[str, bool]:
+    """Each failed Allure result (by file) -> whether the sidecars' config_dump was attached to them."""
+    found = {}
+    for path in (reports / "allure-results").glob("*-result.json"):
+        result = json.loads(path.read_text())
+        if result["status"] in ("failed", "broken"):
+            names = [a["name"] for a in result.get("attachments", [])]
+            found[path.name] = any("config_dump" in name for name in names)
+    return found
+
+
+@pytest.mark.defect_catch
+@pytest.mark.skipif(os.geteuid() != 0, reason="the reference mesh needs root")
+@pytest.mark.parametrize(("marker", "defect"), RUNS, ids=[f"{m}-{d or 'healthy mesh'}" for m, d in RUNS])
+def test_the_suite_fails_exactly_the_checks_that_catch_the_defect(marker, defect, tmp_path):
+    suite = SUITES[marker]
+    expected = suite.caught_by[defect] if defect else frozenset()
+    run = run_suite(marker, tmp_path, defects=(defect,) if defect else ())
+    assert run.exit_code == (1 if expected else 0), run.output
+    assert run.failed == expected, run.output
+    assert run.passed == suite.checks - expected, run.output
+    assert not run.skipped, run.output
+    if defect and suite.diagnosed:
+        diagnosed = diagnosed_failures(tmp_path / "reports")
+        assert len(diagnosed) == len(expected) and all(diagnosed.values()), diagnosed
+
+
+def test_every_defect_of_the_registry_is_caught_by_some_check():
+    caught = {defect for suite in SUITES.values() for defect, checks in suite.caught_by.items() if checks}
+    assert set(DEFECTS) - caught == set()
+    assert caught - set(DEFECTS) == set(), "the table names defects the registry does not have"
+
+
+@pytest.mark.parametrize("name", sorted(DEFECTS))
+def test_each_defect_sets_the_flags_it_declares_and_no_other(name):
+    behaviour, healthy = behaviour_of([name]), MeshBehaviour()
+    changed = {(component, flag) for component, flags in DEFECTS[name].effect.items() for flag in flags}
+    for component in (f.name for f in dataclasses.fields(MeshBehaviour)):
+        mine, theirs = vars(getattr(behaviour, component)), vars(getattr(healthy, component))
+        assert {(component, f) for f in mine if mine[f] != theirs[f]} == {c for c in changed if c[0] == component}
+
+
+def test_an_unknown_defect_is_refused_in_one_line():
+    with pytest.raises(ConfigError, match="unknown mesh defect sidecar-ignores-everything; known: "):
+        behaviour_of(["sidecar-ignores-everything"])
+
+
+def test_every_check_is_caught_by_some_defect():
+    checks = frozenset().union(*(suite.checks for suite in SUITES.values()))
+    caught = frozenset().union(*(c for suite in SUITES.values() for c in suite.caught_by.values()))
+    assert checks - caught == set()
+
+
+@pytest.mark.parametrize("marker", sorted(SUITES))
+def test_the_table_lists_exactly_the_checks_the_suite_collects(marker, tmp_path):
+    done = run_pytest(["suites", "-m", marker, "--collect-only", "-q", f"--reports-dir={tmp_path}"], timeout=120)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    collected = {line.split("::", 1)[1] for line in done.stdout.splitlines() if line.startswith("suites/")}
+    assert collected == SUITES[marker].checks
