@@ -31,6 +31,10 @@ EFFECT_TESTS = {
                     "test_secret_and_config_map_volumes_become_files_and_their_paths_are_translated",
     ("", "ConfigMap"): "tests/test_admission_live.py::test_the_root_namespace_is_read_from_the_mesh_configmap",
     ("apps", "Deployment"): "suites/test_peer_authentication.py::test_sleep_recreated_inside_the_mesh_namespace_gets_details",
+    ("apps", "StatefulSet"): "tests/local/test_workloads_and_services.py::"
+                             "test_a_statefulset_makes_stably_named_pods_each_reachable_through_its_headless_service",
+    ("", "Pod"): "tests/local/test_workloads_and_services.py::"
+                 "test_a_bare_pod_runs_under_its_own_name_and_its_spec_is_immutable",
     ("security.istio.io", "PeerAuthentication"):
         "suites/test_peer_authentication.py::test_legacy_client_is_reset_under_strict_and_served_again_when_permissive",
     ("security.istio.io", "AuthorizationPolicy"):

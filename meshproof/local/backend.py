@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import functools
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,9 +32,11 @@ from .kubelet import Kubelet
 from .mariadb import MariaDB
 from .network import PodNetwork
 from .objects import Store, key_of
-from .probes import http_probes, rewrite, rewrite_requested
+from .probes import probes, rewrite, rewrite_requested
 from .processes import IMPORT_ROOT, Process, Supervisor, exit_sentence, tail
+from .services import ClusterIPs, kube_proxy_rules
 from .sidecar import Sidecar
+from .workloads import WORKLOAD_KINDS, PodRequest, needs_new_pods, owner_of, pod_requests
 from .access_log import accepted_connections
 from .capture import LocalCapture
 from .envoy_config import INBOUND_ACCESS_LOG
@@ -47,11 +49,19 @@ class LocalPod:
     view: PodView
     netns: str
     directory: Path
-    owner: tuple[str, str]  # (namespace, deployment)
+    owner: tuple[str, str, str]  # (namespace, kind, name) of the workload
     containers: tuple[str, ...]
     processes: list[Process] = field(default_factory=list)
     ready_files: list[Path] = field(default_factory=list)
     sidecar: Sidecar | None = None
+    #: app container name -> its spec and running process, and how often the kubelet restarted it
+    specs: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    running: dict[str, Process] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
+    volumes: list = field(default_factory=list)
+    #: held while the kubelet swaps a container; removal sets ``removed`` so no restart follows it
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    removed: bool = False
 
     @property
     def pod(self) -> Pod:
@@ -64,11 +74,22 @@ class LocalPod:
         return marker not in self.ready_files or marker.exists()
 
     def ready(self) -> bool:
-        return (
-            all(p.alive() for p in self.processes)
-            and all(f.exists() for f in self.ready_files)
-            and (self.sidecar is None or self.sidecar.ready())
-        )
+        with self.lock:
+            return (
+                all(p.alive() for p in self.processes)
+                and all(f.exists() for f in self.ready_files)
+                and (self.sidecar is None or self.sidecar.ready())
+            )
+
+    def exited(self) -> Process | None:
+        """A process of the pod that ended by itself (not one the kubelet is restarting)."""
+        with self.lock:
+            return next((p for p in self.processes if not p.alive()), None)
+
+    def container_states(self) -> str:
+        """Its containers as ``kubectl get pod`` counts them: name and restarts."""
+        return ", ".join(f"{name} (restarts {self.restarts[name]})" if name in self.restarts else name
+                         for name in self.containers)
 
 
 #: processes of the mesh itself (not the apps in its pods), by the names the Supervisor gives them
@@ -95,6 +116,8 @@ class LocalCluster(Cluster):
         self.supervisor = Supervisor({host.RUN_ENV: run_id})
         self.network = PodNetwork(run_id)
         self.pods: dict[str, LocalPod] = {}
+        self.cluster_ips = ClusterIPs()
+        self._proxy_rules = ""  # kube-proxy's nat table as last written to the node
         self.kubelet = Kubelet(self.network.node)
         self.control = ControlPlane(
             self.store, mesh_configmap=(root_namespace, configmap_name(revision)),
@@ -159,7 +182,8 @@ class LocalCluster(Cluster):
         )
         gw = self.gateway
         assert gw.envoy.process is not None
-        self.pods[gw.view.name] = LocalPod(gw.view, gw.netns, gw.directory, (self.root_namespace, "istio-ingressgateway"),
+        self.pods[gw.view.name] = LocalPod(gw.view, gw.netns, gw.directory,
+                                           (self.root_namespace, "Deployment", "istio-ingressgateway"),
                                            (PROXY_CONTAINER,), processes=[gw.envoy.process])
     # --- end ingress gateway ------------------------------------------------
 
@@ -240,9 +264,10 @@ class LocalCluster(Cluster):
         kind, namespace, name = key_of(manifest)
         if kind != "Namespace" and namespace and self.store.get("Namespace", "", namespace) is None:
             raise ConfigError(f'namespaces "{namespace}" not found (applying {kind}/{name})')
-        stored, previous = self.store.put(manifest)
-        if kind == "Deployment" and (previous is None or previous.get("spec") != stored.get("spec")):
-            self._remove_pods_of(namespace, name)
+        manifest, new_pods = self._admit(kind, manifest, self.store.get(kind, namespace, name))
+        stored, _ = self.store.put(manifest)
+        if new_pods:
+            self._remove_pods_of(owner_of(stored))
             self._create_pods(stored)
         if not self._batching:
             self._reconcile()
@@ -258,16 +283,29 @@ class LocalCluster(Cluster):
             self._batching = False
             self._reconcile()
 
+    def _admit(self, kind: str, manifest: Manifest, previous: Manifest | None) -> tuple[Manifest, bool]:
+        """What the API server adds before storing (a Service's ClusterIP), and whether a workload needs new pods.
+
+        Raises ConfigError, before anything is stored, for a ClusterIP taken or
+        changed and for a changed bare Pod (meshproof.local.services, meshproof.local.workloads).
+        """
+        if kind == "Service":
+            return self.cluster_ips.assign(manifest, previous), False
+        return manifest, kind in WORKLOAD_KINDS and needs_new_pods(manifest, previous)
+
     def delete(self, kind: str, name: str, namespace: str | None = None, *, timeout: float) -> None:
         if self._forget(kind, name, namespace or ""):
             self._reconcile()
 
     def _forget(self, kind: str, name: str, namespace: str) -> bool:
         """Remove an object, and a Namespace's objects with it, without a push: the caller pushes once."""
-        if self.store.remove(kind, namespace, name) is None:
+        removed = self.store.remove(kind, namespace, name)
+        if removed is None:
             return False
-        if kind == "Deployment":
-            self._remove_pods_of(namespace, name)
+        if kind in WORKLOAD_KINDS:
+            self._remove_pods_of(owner_of(removed))
+        if kind == "Service":
+            self.cluster_ips.release(removed)
         if kind == "Namespace":
             for obj_kind, obj_name in self.store.in_namespace(name):
                 self._forget(obj_kind, obj_name, name)
@@ -275,26 +313,21 @@ class LocalCluster(Cluster):
 
     # ------------------------------------------------------------ pods
 
-    def _create_pods(self, deployment: dict[str, Any]) -> None:
-        namespace, name = deployment["metadata"]["namespace"], deployment["metadata"]["name"]
-        spec = deployment.get("spec") or {}
-        template = spec.get("template") or {}
-        for _ in range(int(spec.get("replicas", 1))):
-            self._create_pod(namespace, name, template)
+    def _create_pods(self, workload: dict[str, Any]) -> None:
+        for request in pod_requests(workload):
+            self._create_pod(request)
 
-    def _create_pod(self, namespace: str, deployment: str, template: Mapping[str, Any]) -> None:
+    def _create_pod(self, request: PodRequest) -> None:
         assert self.directory is not None and self.ca is not None
-        meta, pod_spec = template.get("metadata") or {}, template.get("spec") or {}
-        pod_name = f"{deployment}-{secrets.token_hex(4)}"
+        namespace, pod_name = request.owner[0], request.name
+        meta, pod_spec = request.template.get("metadata") or {}, request.template.get("spec") or {}
+        containers = request.containers()
         if len(pod_name) > host.POD_NAME_MAX:  # its sockets' paths would not fit (host.LONGEST_SOCKET)
-            raise ConfigError(f"Deployment {namespace}/{deployment}: the reference mesh takes names of at most "
-                              f"{host.POD_NAME_MAX - 9} characters")
+            raise ConfigError(f"{request.owner[1]} {namespace}/{request.owner[2]}: the reference mesh takes pod names "
+                              f"of at most {host.POD_NAME_MAX} characters ({pod_name} is longer)")
         netns, ip = self.network.add_pod()
         directory = self.directory / "pods" / pod_name
         directory.mkdir(parents=True)
-        containers = list(pod_spec.get("containers") or [])
-        if not containers:
-            raise ConfigError(f"Deployment {namespace}/{deployment} has no containers")
         ports = {
             int(p["containerPort"]): p.get("name", "")
             for c in containers for p in c.get("ports") or []
@@ -307,16 +340,18 @@ class LocalCluster(Cluster):
             namespace=namespace, name=pod_name, ip=ip, labels=dict(meta.get("labels") or {}),
             service_account=pod_spec.get("serviceAccountName") or "default", container_ports=ports,
             has_sidecar=sidecar_wanted, policies_at_start=self.control.policies(),
+            hostname=request.hostname, subdomain=request.subdomain,
         )
         names = tuple(c["name"] for c in containers) + ((PROXY_CONTAINER,) if sidecar_wanted else ())
-        local = LocalPod(view, netns, directory, (namespace, deployment), names)
+        local = LocalPod(view, netns, directory, request.owner, names, volumes=list(pod_spec.get("volumes") or []))
         self.pods[pod_name] = local
-        host.write_etc(netns, "hosts", self.control.hosts_file(view, self.control.service_endpoints(self._views())))
+        host.write_etc(netns, "hosts", self.control.hosts_file(view, self._views()))
         if sidecar_wanted:
             self._inject(local, app_probers)
         for container in containers:
-            self._start_container(local, container, pod_spec.get("volumes") or [])
-        self.kubelet.watch(pod_name, ip, http_probes(containers), local.started)
+            self._start_container(local, container)
+        self.kubelet.watch(pod_name, ip, netns, probes(containers), local.started,
+                           functools.partial(self._restart_container, local))
 
     def _rewrites_probes(self, template_meta: Mapping[str, Any]) -> bool:
         """Istio's injector points HTTP probes at the agent unless the pod opts out."""
@@ -336,10 +371,10 @@ class LocalCluster(Cluster):
         local.sidecar = sidecar
         local.processes += [sidecar.process, sidecar.agent]
 
-    def _start_container(self, local: LocalPod, container: Mapping[str, Any], pod_volumes: list) -> None:
+    def _start_container(self, local: LocalPod, container: Mapping[str, Any]) -> None:
         ports = [int(p["containerPort"]) for p in container.get("ports") or []]
         # no mount namespace: volume files live in the pod's directory, paths naming them are translated
-        mounts = volumes.mount(self.store, local.view.namespace, pod_volumes, container, local.directory / "volumes")
+        mounts = volumes.mount(self.store, local.view.namespace, local.volumes, container, local.directory / "volumes")
         argv = [volumes.translate(arg, mounts)
                 for arg in command_for(container.get("image", ""), dict(container), ports[0] if ports else None)]
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/root", "PYTHONPATH": IMPORT_ROOT,
@@ -350,13 +385,36 @@ class LocalCluster(Cluster):
             env["MESHPROOF_READY_FILE"] = str(ready)
             local.ready_files.append(ready)
         log = local.directory / f"{container['name']}.log"
-        local.processes.append(self.supervisor.start(f"{local.view.name}/{container['name']}",
-                                                     host.netns_exec(local.netns, argv), log, env=env))
+        process = self.supervisor.start(f"{local.view.name}/{container['name']}",
+                                        host.netns_exec(local.netns, argv), log, env=env)
+        local.processes.append(process)
+        local.specs[container["name"]], local.running[container["name"]] = container, process
 
-    def _remove_pods_of(self, namespace: str, deployment: str) -> None:
+    def _restart_container(self, local: LocalPod, name: str) -> None:
+        """The kubelet's restart after a failed liveness probe: the same spec, a new process, one more restart."""
+        with local.lock:
+            if local.removed:
+                return
+            old = local.running[name]
+            self.supervisor.stop(old)
+            local.processes.remove(old)
+            ready = local.directory / f"ready-{name}"
+            if ready in local.ready_files:
+                local.ready_files.remove(ready)
+                ready.unlink(missing_ok=True)
+            self._start_container(local, local.specs[name])
+            local.restarts[name] = local.restarts.get(name, 0) + 1
+
+    def restart_count(self, pod: Pod, container: str) -> int:
+        """How often the kubelet restarted ``container`` of ``pod`` (kubectl's RESTARTS)."""
+        return self._local(pod).restarts.get(container, 0)
+
+    def _remove_pods_of(self, owner: tuple[str, str, str]) -> None:
         for name, local in list(self.pods.items()):
-            if local.owner == (namespace, deployment):
+            if local.owner == owner:
                 self.kubelet.forget(name)
+                with local.lock:
+                    local.removed = True
                 for process in local.processes:
                     self.supervisor.stop(process)
                 self.network.remove_pod(local.netns)
@@ -369,10 +427,14 @@ class LocalCluster(Cluster):
     def _reconcile(self) -> None:
         """Push hosts and sidecar configuration to every pod; unchanged files are not rewritten."""
         views = self._views()
-        destinations, endpoints = self.control.destinations(views), self.control.service_endpoints(views)
+        destinations = self.control.destinations(views)
+        rules = kube_proxy_rules(self.store.of_kind("Service"), views)
+        if rules != self._proxy_rules and self.directory is not None:  # kube-proxy: the started node's DNAT
+            host.iptables_restore(self.network.node, rules)
+            self._proxy_rules = rules
         rewritten = 0
         for local in self.pods.values():
-            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, endpoints))
+            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
             if local.sidecar is not None:
                 rewritten += local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
         self.last_push = (rewritten, sum(local.sidecar is not None for local in self.pods.values()))
@@ -399,13 +461,20 @@ class LocalCluster(Cluster):
             matching = self._matching(namespace, selector)
             if matching and all(self._ready(p) for p in matching):
                 return [p.pod for p in matching]
-            proc = next((proc for p in matching for proc in p.processes if not proc.alive()), None)
+            proc = next((proc for proc in map(LocalPod.exited, matching) if proc is not None), None)
             if proc is not None:
                 raise MeshproofError(f"{proc.name} exited with {proc.popen.returncode}: {proc.fatal_line()}")
             if time.monotonic() > deadline:
-                probes = "; ".join(self.kubelet.describe(p.view.name) for p in matching)
-                raise MeshproofError(f"pods {selector} in {namespace} not ready after {timeout}s (probes: {probes})")
+                raise MeshproofError(f"pods {selector} in {namespace} not ready after {timeout}s: "
+                                     f"{self._why_not_ready(namespace, matching)}")
             time.sleep(self.poll_interval)
+
+    def _why_not_ready(self, namespace: str, matching: list[LocalPod]) -> str:
+        if not matching:
+            there = sorted(p.view.name for p in self.pods.values() if p.view.namespace == namespace)
+            return f"no pod matches the selector (pods in {namespace}: {', '.join(there) or 'none'})"
+        return "; ".join(f"{p.view.name} [{p.container_states()}] probes: {self.kubelet.describe(p.view.name)}"
+                         for p in matching)
 
     def _local(self, pod: Pod) -> LocalPod:
         try:
@@ -463,7 +532,7 @@ class LocalCluster(Cluster):
             if local.view.namespace != namespace:
                 continue
             state = "ready" if self._ready(local) else "NOT ready"
-            found[f"pod {local.view.name}"] = (f"{state}, ip {local.view.ip}, containers {', '.join(local.containers)}\n"
+            found[f"pod {local.view.name}"] = (f"{state}, ip {local.view.ip}, containers {local.container_states()}\n"
                                                f"probes (kubelet):\n{self.kubelet.describe(local.view.name)}")
             for container in local.containers:
                 found[f"logs {local.view.name}/{container}"] = self.logs(local.pod, container)

@@ -4,16 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from ..cluster import labels_match
 from ..errors import ConfigError
 from ..meshconfig import MeshConfig, from_configmap
 from ..pki import spiffe_id
 from . import authz
 from .envoy_config import Destination, InboundPort, SidecarBehaviour, SidecarConfig
 from .objects import Store
+from .services import cluster_ip, fqdn, hosts_lines, selects, target_port
 from ..peerauthn import DISABLE, EffectiveMtls, effective_mtls
-
-CLUSTER_DOMAIN = "svc.cluster.local"
 
 
 @dataclass
@@ -27,35 +25,11 @@ class PodView:
     service_account: str
     container_ports: Mapping[int, str]  # port -> port name ("" if unnamed)
     has_sidecar: bool
+    #: ``spec.hostname`` and ``spec.subdomain``: with a headless Service named ``subdomain``, a DNS name of its own
+    hostname: str = ""
+    subdomain: str = ""
     #: the PeerAuthentications this pod's proxy was started with (only used when pushes are broken)
     policies_at_start: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _selects(service: Mapping[str, Any], pod: PodView) -> bool:
-    selector = (service.get("spec") or {}).get("selector") or {}
-    return (
-        bool(selector)
-        and service["metadata"]["namespace"] == pod.namespace
-        and labels_match(pod.labels, selector)
-    )
-
-
-def _by_namespace(pods: Iterable[PodView]) -> dict[str, list[PodView]]:
-    """Pods grouped by namespace, in their order: a Service selects only pods of its own namespace."""
-    grouped: dict[str, list[PodView]] = {}
-    for pod in pods:
-        grouped.setdefault(pod.namespace, []).append(pod)
-    return grouped
-
-
-def _target_port(port: Mapping[str, Any], pod: PodView) -> int:
-    target = port.get("targetPort", port["port"])
-    if isinstance(target, str):
-        for number, name in pod.container_ports.items():
-            if name == target:
-                return number
-        raise ConfigError(f"Service port {port['port']} targets unknown named port {target!r}")
-    return int(target)
 
 
 def _is_http(port: Mapping[str, Any]) -> bool:
@@ -117,25 +91,9 @@ class ControlPlane:
 
     # ------------------------------------------------------------ hosts
 
-    def service_endpoints(self, pods: Iterable[PodView]) -> list[tuple[str, str, str]]:
-        """(namespace, name, address of its first endpoint) of every Service that has one, once per push."""
-        by_namespace = _by_namespace(pods)
-        found = []
-        for service in self.store.of_kind("Service"):
-            name, namespace = service["metadata"]["name"], service["metadata"]["namespace"]
-            endpoint = next((p for p in by_namespace.get(namespace, ()) if _selects(service, p)), None)
-            if endpoint is not None:
-                found.append((namespace, name, endpoint.ip))
-        return found
-
-    def hosts_file(self, pod: PodView, endpoints: Iterable[tuple[str, str, str]]) -> str:
-        """``endpoints``: :meth:`service_endpoints`, computed once for every pod of a push."""
+    def hosts_file(self, pod: PodView, pods: Iterable[PodView]) -> str:
         lines = ["127.0.0.1 localhost", f"{pod.ip} {pod.name}"]
-        for namespace, name, address in endpoints:
-            names = [f"{name}.{namespace}.{CLUSTER_DOMAIN}", f"{name}.{namespace}.svc", f"{name}.{namespace}"]
-            if namespace == pod.namespace:
-                names.append(name)
-            lines.append(f"{address} {' '.join(names)}")
+        lines += hosts_lines(self.store.of_kind("Service"), pods, pod.namespace)
         lines += [f"{address} {name}" for name, address in sorted(self.external_hosts.items())]
         return "\n".join(lines) + "\n"
 
@@ -146,8 +104,8 @@ class ControlPlane:
         mtls = self.mtls_of(pod)
         services = list(self.store.of_kind("Service", pod.namespace))  # only its own namespace's select a pod
         http_ports = {
-            _target_port(port, pod)
-            for service in services if _selects(service, pod)
+            target_port(port, pod)
+            for service in services if selects(service, pod)
             for port in (service.get("spec") or {}).get("ports") or [] if _is_http(port)
         }
         inbound = [InboundPort(port, port in http_ports or name.startswith("http")) for port, name in pod.container_ports.items()]
@@ -171,27 +129,34 @@ class ControlPlane:
                                 root_applies=self.root_authorization)
 
     def destinations(self, pods: Iterable[PodView]) -> list[Destination]:
-        """Every in-mesh Service port as client proxies (sidecars and the ingress gateway) see it."""
-        by_namespace, policies = _by_namespace(pods), self.policies()
+        """Every in-mesh TCP Service port as client proxies (sidecars and the ingress gateway) see it.
+
+        A ClusterIP Service is matched by its virtual IP; a headless one by its
+        pods' IPs, each pod IP and port once (Istio's outbound listeners do the same).
+        """
+        pods, policies = list(pods), self.policies()
         taken: set[tuple[str, int]] = set()
         destinations = []
         for service in self.store.of_kind("Service"):
-            fqdn = f"{service['metadata']['name']}.{service['metadata']['namespace']}.{CLUSTER_DOMAIN}"
-            backends = [p for p in by_namespace.get(service["metadata"]["namespace"], ()) if _selects(service, p)]
+            backends = [p for p in pods if selects(service, p)]
+            vip = cluster_ip(service)
             for port in (service.get("spec") or {}).get("ports") or []:
+                if str(port.get("protocol", "TCP")) != "TCP":  # capture takes TCP only
+                    continue
                 endpoints, identities = [], set()
                 for backend in backends:
-                    target = _target_port(port, backend)
-                    if (backend.ip, int(port["port"])) in taken:
+                    target = target_port(port, backend)
+                    if target is None or (vip is None and (backend.ip, int(port["port"])) in taken):
                         continue
-                    taken.add((backend.ip, int(port["port"])))
+                    if vip is None:
+                        taken.add((backend.ip, int(port["port"])))
                     endpoints.append((backend.ip, target))
                     # auto mTLS: originate only towards sidecars that do not DISABLE the port
                     if backend.has_sidecar and self.mtls_of(backend, policies).for_port(target) != DISABLE:
                         identities.add(spiffe_id(self.trust_domain, backend.namespace, backend.service_account))
                 if endpoints:
-                    destinations.append(Destination(fqdn=fqdn, port=int(port["port"]), endpoints=tuple(endpoints),
-                                                    identities=tuple(sorted(identities)), tcp=not _is_http(port)))
+                    destinations.append(Destination(fqdn=fqdn(service), port=int(port["port"]), endpoints=tuple(endpoints),
+                                                    identities=tuple(sorted(identities)), vip=vip, tcp=not _is_http(port)))
         return destinations
 
     def _registry_only(self, namespace: str) -> bool:

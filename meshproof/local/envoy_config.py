@@ -54,11 +54,13 @@ class Destination:
     identities: tuple[str, ...] = ()
     #: an opaque TCP port (not http/http2/grpc by name or appProtocol)
     tcp: bool = False
+    #: the Service's ClusterIP; None for a headless Service
+    vip: str | None = None
 
     @property
     def addresses(self) -> tuple[str, ...]:
-        """What a client dials: the endpoints' pod IPs (Services resolve headless-style)."""
-        return tuple(ip for ip, _ in self.endpoints)
+        """What a client dials: the ClusterIP, or a headless Service's pod IPs."""
+        return (self.vip,) if self.vip else tuple(ip for ip, _ in self.endpoints)
 
     @property
     def cluster_name(self) -> str:

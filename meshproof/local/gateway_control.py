@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 
 from ..cluster import labels_match
 from ..errors import ConfigError
-from .controlplane import CLUSTER_DOMAIN
+from .services import CLUSTER_DOMAIN
 from .envoy_config import (
     BLACKHOLE, MUTUAL, SIMPLE, TLS_VERSIONS, Destination, GatewayBehaviour, GatewayConfig, GatewayRoute,
     GatewayServer, GatewayTls, VirtualHost, certificate_secret, root_secret,

@@ -22,6 +22,8 @@ from ..validation.schemas import split_api_version
 from ..cluster import labels_match
 from .gateway import LABELS as GATEWAY_LABELS
 from .gateway_control import validate_gateway
+from .services import validate_service
+from .workloads import validate_workload
 
 if TYPE_CHECKING:
     from .controlplane import ControlPlane
@@ -82,14 +84,20 @@ _SOURCE = {"principals": ANY, "notPrincipals": ANY, "namespaces": ANY, "notNames
 KINDS: dict[tuple[str, str], ModelledKind] = {(k.group, k.kind): k for k in (
     ModelledKind("", "Namespace", "pods' placement; the injection labels decide which pods get a sidecar",
                  features=("sidecar",)),
-    ModelledKind("", "Service", "cluster DNS (pods' hosts files) and every client proxy's destinations"),
+    ModelledKind("", "Service", "a ClusterIP DNATed by kube-proxy-style rules on the node (headless: pod IPs); cluster "
+                 "DNS (pods' hosts files) and every client proxy's destinations (matched by ClusterIP and port)",
+                 limits=lambda service, _control: validate_service(service)),
     ModelledKind("", "ServiceAccount", "stored; pods' workload identity is spiffe://<trust domain>/ns/<ns>/sa/<name>"),
     ModelledKind("", "Secret", "container volumes and envFrom; a Gateway's credentialName (SDS)",
                  features=("gateway-credential-sds",)),
     ModelledKind("", "ConfigMap", "container volumes and envFrom; the mesh configuration (istio ConfigMap)",
                  limits=lambda configmap, control: control.check_mesh_config(configmap)),
     ModelledKind("apps", "Deployment", "pods: network namespaces, containers, the injected sidecar, kubelet probes",
-                 features=("probe-rewrite",)),
+                 features=("probe-rewrite",), limits=lambda workload, _control: validate_workload(workload)),
+    ModelledKind("apps", "StatefulSet", "pods <name>-0..N-1, each named in DNS through the headless serviceName; "
+                 "otherwise as a Deployment's", limits=lambda workload, _control: validate_workload(workload)),
+    ModelledKind("", "Pod", "one pod of its name, as a Deployment's pods (its spec immutable)",
+                 limits=lambda workload, _control: validate_workload(workload)),
     ModelledKind("security.istio.io", "PeerAuthentication",
                  "sidecars' inbound mTLS mode per port, and client proxies' auto mTLS",
                  features=("peer-authentication", "port-level-mtls", "mesh-wide-policy"),

@@ -1,7 +1,11 @@
 """The pod network of the reference mesh: one bridge in a node namespace, one namespace per pod.
 
 Nothing is added to the host's own network namespace: pods talk over the
-bridge inside ``mp-<run>``, which only this run can reach.
+bridge inside ``mp-<run>``, which only this run can reach.  Service virtual
+IPs (:data:`SERVICE_CIDR`) are routed from every pod to the node, where
+kube-proxy's DNAT rules (meshproof.local.services) translate them; as on a
+kubenet node, bridged replies pass the node's iptables (``br_netfilter``) so
+that conntrack turns the pod's source back into the virtual IP.
 """
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ import itertools
 from . import host
 
 POD_CIDR = ipaddress.ip_network("10.244.0.0/16")
+#: Service ClusterIPs, apart from pod IPs as a cluster's --service-cluster-ip-range is
+SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/16")
 BRIDGE = "br0"
 #: the node's own address on the bridge (pods get the ones after it): where the kubelet probes from
 NODE_ADDRESS = next(POD_CIDR.hosts())
@@ -27,7 +33,12 @@ class PodNetwork:
         self.namespaces.append(self.node)  # recorded first: an interruption mid-call must not leak it
         host.ip_batch([f"netns add {self.node}", f"link add {BRIDGE} netns {self.node} type bridge"])
         host.run(["ip", "-n", self.node, "-batch", "-"],
-                 input=f"addr add {NODE_ADDRESS}/{POD_CIDR.prefixlen} dev {BRIDGE}\nlink set {BRIDGE} up\n")
+                 input=f"addr add {NODE_ADDRESS}/{POD_CIDR.prefixlen} dev {BRIDGE}\nlink set {BRIDGE} up\n"
+                       # a ClusterIP without a DNAT rule (no endpoints) is the node's: refused, as kube-proxy's REJECT does
+                       f"link set lo up\nroute add local {SERVICE_CIDR} dev lo\n")
+        # the node forwards DNATed Service traffic, and bridged replies pass its conntrack (per-namespace sysctls)
+        host.run(["ip", "netns", "exec", self.node, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1",
+                  "net.bridge.bridge-nf-call-iptables=1"])
 
     def add_pod(self) -> tuple[str, str]:
         """A new pod namespace wired to the bridge; returns (netns name, IP)."""
@@ -39,7 +50,8 @@ class PodNetwork:
         host.run(["ip", "-n", self.node, "-batch", "-"], input=f"link set v{number} master {BRIDGE} up\n")
         host.run(
             ["ip", "-n", netns, "-batch", "-"],
-            input=f"addr add {address}/{POD_CIDR.prefixlen} dev eth0\nlink set eth0 up\nlink set lo up\n",
+            input=f"addr add {address}/{POD_CIDR.prefixlen} dev eth0\nlink set eth0 up\nlink set lo up\n"
+                  f"route add {SERVICE_CIDR} via {NODE_ADDRESS}\n",
         )
         host.write_etc(netns, "resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
         return netns, address

@@ -1,14 +1,24 @@
-"""HTTP probes as the kubelet reads them, and Istio's injector rewrite of them.
+"""Probes as the kubelet reads them, and Istio's injector rewrite of them.
 
-Under STRICT the sidecar resets the kubelet's plaintext probe of an app port.
-So the injector (unless ``sidecar.istio.io/rewriteAppHTTPProbers: "false"``)
-points each HTTP probe at the agent's status port, ``:15020/app-health/<container>/readyz|livez``,
-which capture leaves alone, and hands the agent the original probes in
-``ISTIO_KUBE_APP_PROBERS``; the agent then calls the app on localhost.
+Under STRICT the sidecar resets the kubelet's plaintext probe of an app port;
+and a TCP probe of a captured port always connects, to the sidecar.  So the
+injector (unless ``sidecar.istio.io/rewriteAppHTTPProbers: "false"``) points
+each httpGet, tcpSocket and grpc probe at the agent's status port,
+``:15020/app-health/<container>/readyz|livez`` (an httpGet), which capture
+leaves alone, and hands the agent the original probes in
+``ISTIO_KUBE_APP_PROBERS``; the agent then runs them against localhost and
+answers 200 or 500.  exec probes run inside the container and are left as they
+are.  Sources: istio/istio ``pkg/kube/inject/app_probe.go`` (convertAppProber)
+and ``pilot/cmd/pilot-agent/status/server.go`` (handleAppProbeHTTPGet,
+handleAppProbeTCPSocket).
+
+grpc probes and startupProbes are refused in one line: the reference mesh has
+no gRPC health client, and nothing here waits on startup.
 """
 from __future__ import annotations
 
 import copy
+import shlex
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -20,16 +30,27 @@ APP_PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS"
 
 #: probe field of a container -> (kind, the agent's path suffix)
 PROBE_FIELDS = {"readinessProbe": ("readiness", "readyz"), "livenessProbe": ("liveness", "livez")}
+HTTP_GET, TCP_SOCKET, EXEC, GRPC = "httpGet", "tcpSocket", "exec", "grpc"
+#: the probe handlers the kubelet stand-in runs; Istio rewrites all but exec
+ACTIONS = (HTTP_GET, TCP_SOCKET, EXEC)
+REWRITTEN = (HTTP_GET, TCP_SOCKET)
+NOT_MODELLED = {GRPC: "grpc probes", "startupProbe": "startupProbes"}
 
 
 @dataclass(frozen=True)
-class HttpProbe:
-    """One httpGet probe with the kubelet's defaults filled in."""
+class Probe:
+    """One probe with the kubelet's defaults filled in; times in seconds.
+
+    ``action`` is one of :data:`ACTIONS`: httpGet uses ``port`` and ``path``,
+    tcpSocket ``port``, exec ``command``.
+    """
 
     container: str
     kind: str  # "readiness" or "liveness"
-    path: str
-    port: int
+    action: str
+    port: int = 0
+    path: str = ""
+    command: tuple[str, ...] = ()
     initial_delay: float = 0
     period: float = 10
     timeout: float = 1
@@ -37,6 +58,10 @@ class HttpProbe:
     success_threshold: int = 1
 
     def __str__(self) -> str:
+        if self.action == EXEC:
+            return f"{self.kind} {self.container} exec {shlex.join(self.command)}"
+        if self.action == TCP_SOCKET:
+            return f"{self.kind} {self.container} TCP :{self.port}"
         return f"{self.kind} {self.container} GET :{self.port}{self.path}"
 
 
@@ -50,18 +75,43 @@ def resolve_port(container: Mapping[str, Any], port: int | str) -> int:
     raise ConfigError(f"container {container.get('name')}: probe port {port!r} names no container port")
 
 
-def http_probes(containers: list[Mapping[str, Any]]) -> list[HttpProbe]:
-    """The readiness and liveness httpGet probes of ``containers`` (other probe types are not run)."""
+def action_of(container: Mapping[str, Any], field: str) -> str | None:
+    """The handler of ``container``'s probe ``field`` (None without that probe).
+
+    Raises ConfigError for a probe without a handler (the API server's rule) and
+    for handlers the reference mesh does not model.
+    """
+    spec = container.get(field)
+    if not spec:
+        return None
+    where = f"container {container.get('name')}: {field}"
+    found = [a for a in (*ACTIONS, GRPC) if spec.get(a)]
+    if not found:
+        raise ConfigError(f"{where} must specify one handler ({', '.join(ACTIONS)})")
+    if found[0] in NOT_MODELLED:
+        raise ConfigError(f"{where}: {NOT_MODELLED[found[0]]} are not modelled by the reference mesh "
+                          f"(it runs {', '.join(ACTIONS)})")
+    return found[0]
+
+
+def probes(containers: list[Mapping[str, Any]]) -> list[Probe]:
+    """The readiness and liveness probes of ``containers``; ConfigError for what the kubelet stand-in cannot run."""
     found = []
     for container in containers:
+        if container.get("startupProbe"):
+            raise ConfigError(f"container {container.get('name')}: {NOT_MODELLED['startupProbe']} are not modelled "
+                              "by the reference mesh")
         for field, (kind, _) in PROBE_FIELDS.items():
-            spec = container.get(field) or {}
-            get = spec.get("httpGet")
-            if not get:
+            action = action_of(container, field)
+            if action is None:
                 continue
-            found.append(HttpProbe(
-                container=container["name"], kind=kind, path=get.get("path", "/"),
-                port=resolve_port(container, get["port"]),
+            spec = container[field]
+            handler = spec[action]
+            found.append(Probe(
+                container=container["name"], kind=kind, action=action,
+                port=resolve_port(container, handler["port"]) if action != EXEC else 0,
+                path=handler.get("path", "/") if action == HTTP_GET else "",
+                command=tuple(handler.get("command") or ()) if action == EXEC else (),
                 initial_delay=spec.get("initialDelaySeconds", 0), period=spec.get("periodSeconds", 10),
                 timeout=spec.get("timeoutSeconds", 1), failure_threshold=spec.get("failureThreshold", 3),
                 success_threshold=spec.get("successThreshold", 1),
@@ -75,23 +125,24 @@ def rewrite_requested(annotations: Mapping[str, str] | None) -> bool:
 
 
 def rewrite(containers: list[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The containers with their HTTP probes pointed at the status port, and the agent's app probers.
+    """The containers with their httpGet and tcpSocket probes pointed at the status port, and the agent's app probers.
 
-    The app probers map each ``/app-health/...`` path to the original probe
-    (port resolved to a number), as the injector writes ``ISTIO_KUBE_APP_PROBERS``.
+    The app probers map each ``/app-health/...`` path to the original handler
+    (port resolved to a number) and its timeout, as the injector writes
+    ``ISTIO_KUBE_APP_PROBERS``.  exec probes are left alone.
     """
     rewritten, app_probers = [], {}
     for original in containers:
         container = copy.deepcopy(dict(original))
         for field, (_, suffix) in PROBE_FIELDS.items():
-            get = (container.get(field) or {}).get("httpGet")
-            if not get:
+            action = action_of(container, field)
+            if action not in REWRITTEN:
                 continue
+            spec = container[field]
             path = f"/app-health/{container['name']}/{suffix}"
-            app_probers[path] = {
-                "httpGet": {**get, "port": resolve_port(container, get["port"])},
-                "timeoutSeconds": container[field].get("timeoutSeconds", 1),
-            }
-            container[field]["httpGet"] = {"path": path, "port": STATUS_PORT, "scheme": "HTTP"}
+            handler = spec.pop(action)
+            app_probers[path] = {action: {**handler, "port": resolve_port(container, handler["port"])},
+                                 "timeoutSeconds": spec.get("timeoutSeconds", 1)}
+            spec[HTTP_GET] = {"path": path, "port": STATUS_PORT, "scheme": "HTTP"}
         rewritten.append(container)
     return rewritten, app_probers

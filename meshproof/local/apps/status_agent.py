@@ -2,13 +2,16 @@
 
 ``GET /app-health/<container>/readyz|livez`` runs the app's original probe
 (from ``ISTIO_KUBE_APP_PROBERS``) against 127.0.0.1, which inbound capture
-never sees, and answers with the app's status (500 when the app cannot be reached).
+never sees: an httpGet answers with the app's status (500 when the app cannot
+be reached), a tcpSocket with 200 when a connection opens and 500 when it does
+not (istio/istio pilot/cmd/pilot-agent/status/server.go, handleAppProbeTCPSocket).
 """
 from __future__ import annotations
 
 import http.client
 import json
 import os
+import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from meshproof.local.probes import APP_PROBERS_ENV, STATUS_PORT
@@ -17,8 +20,15 @@ APP_UNREACHABLE = 500
 
 
 def probe_app(prober: dict) -> int:
+    timeout = prober.get("timeoutSeconds", 1)
+    if "tcpSocket" in prober:
+        try:
+            socket.create_connection(("127.0.0.1", int(prober["tcpSocket"]["port"])), timeout=timeout).close()
+        except OSError:
+            return APP_UNREACHABLE
+        return 200
     get = prober["httpGet"]
-    connection = http.client.HTTPConnection("127.0.0.1", int(get["port"]), timeout=prober.get("timeoutSeconds", 1))
+    connection = http.client.HTTPConnection("127.0.0.1", int(get["port"]), timeout=timeout)
     try:
         connection.request("GET", get.get("path", "/"))
         return connection.getresponse().status
