@@ -126,7 +126,7 @@ BAD_POLICIES = [
 def test_a_refused_policy_leaves_the_store_as_it_was_and_a_valid_one_applies_next(mesh, policy, field):
     """Issue 10.1-10.3: refused before it is stored; the store, and so every sidecar's push, is unchanged."""
     details = mesh.control.mtls_of  # the mode the details pod's sidecar would be pushed
-    from meshproof.local.controlplane import PodView
+    from meshproof.local.podview import PodView
 
     pod = PodView(NS, "details-1", "10.0.0.2", {"app": "details"}, "details", {9080: "http"}, True)
     before = snapshot(mesh)
@@ -187,7 +187,7 @@ def test_every_manifest_the_suite_ships_is_admitted(mesh):
 def test_a_root_namespace_selector_policy_is_ignored(mesh):
     """Istio ignores PeerAuthentications with a selector in the root namespace
     (istio/istio pilot/pkg/security/authn/policy_applier.go, ComposePeerAuthentication)."""
-    from meshproof.local.controlplane import PodView
+    from meshproof.local.podview import PodView
 
     pod = PodView("istio-system", "gw-1", "10.0.0.3", {"app": "details"}, "d", {9080: ""}, True)
     other = PodView(NS, "details-1", "10.0.0.2", {"app": "details"}, "d", {9080: ""}, True)

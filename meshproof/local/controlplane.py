@@ -1,7 +1,6 @@
 """What istiod would compute: per-pod hosts files and sidecar configuration from the stored objects."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigError
@@ -10,26 +9,9 @@ from ..pki import spiffe_id
 from . import authz
 from .envoy_config import Destination, InboundPort, SidecarBehaviour, SidecarConfig
 from .objects import Store
+from .podview import PodView
 from .services import cluster_ip, fqdn, hosts_lines, selects, target_port
 from ..peerauthn import DISABLE, EffectiveMtls, effective_mtls
-
-
-@dataclass
-class PodView:
-    """What the control plane needs to know about a running pod."""
-
-    namespace: str
-    name: str
-    ip: str
-    labels: Mapping[str, str]
-    service_account: str
-    container_ports: Mapping[int, str]  # port -> port name ("" if unnamed)
-    has_sidecar: bool
-    #: ``spec.hostname`` and ``spec.subdomain``: with a headless Service named ``subdomain``, a DNS name of its own
-    hostname: str = ""
-    subdomain: str = ""
-    #: the PeerAuthentications this pod's proxy was started with (only used when pushes are broken)
-    policies_at_start: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _is_http(port: Mapping[str, Any]) -> bool:

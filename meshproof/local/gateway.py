@@ -15,7 +15,7 @@ from typing import Any
 from ..cluster import Endpoint
 from ..pki import CertificateAuthority
 from . import host, portforward
-from .controlplane import PodView
+from .podview import PodView
 from .envoy_config import Destination, GatewayBehaviour, GatewayConfig, gateway_clusters, gateway_listeners
 from .gateway_control import gateway_config
 from .network import PodNetwork

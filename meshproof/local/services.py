@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from .network import SERVICE_CIDR
 
 if TYPE_CHECKING:  # the control plane's pod view; imported for types only (it imports this module)
-    from .controlplane import PodView
+    from .podview import PodView
 
 CLUSTER_DOMAIN = "svc.cluster.local"
 HEADLESS = "None"

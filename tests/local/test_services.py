@@ -6,7 +6,7 @@ import ipaddress
 import pytest
 
 from meshproof.errors import ConfigError
-from meshproof.local.controlplane import PodView
+from meshproof.local.podview import PodView
 from meshproof.local.network import SERVICE_CIDR
 from meshproof.local.services import ClusterIPs, hosts_lines, kube_proxy_rules, validate_service
 from meshproof.local.workloads import pod_requests
