@@ -91,12 +91,14 @@ class KubeCluster(Cluster):
                                    ingress_selector=dict(self.ingress.selector))
 
     def machinery_faults(self) -> list[str]:
-        """The API server no longer answering ``/version`` (down, unreachable, credentials gone)."""
+        """The API server no longer answering ``/version`` (down, unreachable, credentials gone), and a
+        kubelet or port-forward tunnel this run found broken (:meth:`machinery_fault`)."""
+        faults = [fault] if (fault := self.machinery_fault()) else []
         try:
             client.VersionApi(self.api).get_code(_request_timeout=MACHINERY_TIMEOUT)
         except Exception as exc:  # any failure to answer is the fault being reported
-            return [f"the API server at {self.api.configuration.host} does not answer: {one_line(exc)}"]
-        return []
+            faults.append(f"the API server at {self.api.configuration.host} does not answer: {one_line(exc)}")
+        return faults
 
     def apply(self, manifest: Manifest) -> None:
         """Create or update objects of this run only: server-side apply as ``meshproof``, never forcing.

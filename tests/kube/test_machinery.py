@@ -2,6 +2,7 @@
 from kubernetes import client
 
 from meshproof.kube.cluster import KubeCluster
+from meshproof.kube.reach import Reach
 
 from .fake_api import FakeApi
 from .test_preflight import closed_port
@@ -12,6 +13,7 @@ def _cluster(host: str) -> KubeCluster:
     config.host = host
     cluster = KubeCluster.__new__(KubeCluster)  # only the API client is needed for the health query
     cluster.api = client.ApiClient(config)
+    cluster.reach, cluster._forwards = Reach(), {}
     return cluster
 
 
@@ -34,5 +36,18 @@ def test_an_api_server_refusing_the_credentials_is_a_fault():
     try:
         (fault,) = _cluster(api.url).machinery_faults()
         assert "does not answer" in fault and "401" in fault
+    finally:
+        api.close()
+
+
+def test_a_path_to_pods_found_broken_is_a_fault_even_while_the_api_server_answers():
+    """Issue 12 item 10: exec or logs refused by the kubelet is the suite's machinery, never the mesh's doing."""
+    api = FakeApi()
+    try:
+        cluster = _cluster(api.url)
+        cluster.reach.broken("exec in bookinfo/sleep", ConnectionResetError("kubelet closed the stream"))
+        (fault,) = cluster.machinery_faults()
+        assert fault == ("the suite cannot reach pods through the API server "
+                         "(exec in bookinfo/sleep: kubelet closed the stream)")
     finally:
         api.close()
