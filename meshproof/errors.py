@@ -14,8 +14,12 @@ class ConfigError(MeshproofError):
 
 
 class InfrastructureError(MeshproofError):
-    """The suite's own machinery cannot reach what it must check (pods, the gateway, a kubelet):
-    an infrastructure error with its cause, never a verdict on the mesh."""
+    """The suite's own machinery failed or cannot reach what it must check (pods, the gateway, a kubelet,
+    a process of the reference mesh): an infrastructure error with its cause, never a verdict on the mesh.
+
+    Not an ``AssertionError``, so Allure files a check failing with it as *broken*, under "Suite or
+    infrastructure error" (meshproof.verdict decides).
+    """
 
 
 class NotApplicable(MeshproofError):

@@ -18,18 +18,10 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from .check import NOT_CONFORMANT
-from .errors import MeshproofError
+from .errors import InfrastructureError
 
 NOT_CONFORMANT_KIND = "mesh is not conformant"
 SUITE_ERROR_KIND = "suite or infrastructure error"
-
-
-class InfrastructureError(MeshproofError):
-    """A check failed while the suite's own machinery was broken: nothing was proven either way.
-
-    Not an ``AssertionError``, so Allure files it as *broken* under "Suite or
-    infrastructure error", and its message never says ``NOT CONFORMANT``.
-    """
 
 
 def failure_kind(message: str) -> str:
