@@ -53,6 +53,13 @@ CAPABILITIES: dict[str, Capability] = {
             "certificates, under STRICT, and REGISTRY_ONLY with a ServiceEntry.",
             ("000", "001"),
         ),
+        Capability(
+            "tls-posture",
+            "Workload identities, certificate lifetimes and TLS parameters meet the policy",
+            "Identity and crypto posture",
+            "Every workload's certificate from its proxy's SDS state: SPIFFE identity of its service account, "
+            "chain to the mesh root, lifetime, key strength against the named TLS policy.",
+        ),
     )
 }
 

@@ -20,6 +20,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from .errors import ConfigError
 
 KEY_MODE = 0o600
+#: Istio's default workload certificate lifetime (pilot-agent ``SECRET_TTL``, 24h)
+WORKLOAD_CERT_TTL = dt.timedelta(hours=24)
 
 
 def _now() -> dt.datetime:
@@ -171,12 +173,15 @@ class CertificateAuthority:
         cert = builder.sign(self.issued.key, hashes.SHA256())
         return Issued(cert=cert, key=key)
 
-    def issue_workload(self, trust_domain: str, namespace: str, service_account: str, days: int = 1) -> Issued:
-        """An Istio-style workload certificate: no subject, SPIFFE URI SAN."""
+    def issue_workload(self, trust_domain: str, namespace: str, service_account: str,
+                       lifetime: dt.timedelta = WORKLOAD_CERT_TTL) -> Issued:
+        """An Istio-style workload certificate: no subject, SPIFFE URI SAN, valid for ``lifetime`` in all
+        (not-before a minute back against clock skew, not-after ``lifetime`` later)."""
+        start = _now() - dt.timedelta(minutes=1)
         return self.issue(
             "",
             uris=(spiffe_id(trust_domain, namespace, service_account),),
-            days=days,
+            not_before=start, not_after=start + lifetime,
         )
 
 

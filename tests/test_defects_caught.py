@@ -137,7 +137,19 @@ EGRESS_TLS = Suite(
     },
 )
 
-SUITES = {suite.marker: suite for suite in (STRICT_MTLS, GATEWAY_MTLS, EGRESS_TLS)}
+# --- tls-posture (suites/test_tls_posture.py) ---------------------------------------------------------
+WORKLOAD_IDENTITY = "test_every_workload_holds_the_spiffe_identity_of_its_service_account_from_the_mesh_root"
+WORKLOAD_LIFETIME = "test_every_workload_certificate_is_short_lived_with_a_key_the_policy_allows"
+TLS_POSTURE = Suite(
+    "tls-posture",
+    frozenset({WORKLOAD_IDENTITY, WORKLOAD_LIFETIME}),
+    {
+        "ca-issues-default-service-account": frozenset({WORKLOAD_IDENTITY}),
+        "ca-issues-week-long-certificates": frozenset({WORKLOAD_LIFETIME}),
+    },
+)
+
+SUITES = {suite.marker: suite for suite in (STRICT_MTLS, GATEWAY_MTLS, EGRESS_TLS, TLS_POSTURE)}
 
 #: (suite, defect) for every run: each suite on the healthy mesh (None), then against each of its defects
 RUNS = [(marker, None) for marker in SUITES] + [

@@ -1,6 +1,7 @@
 """``LocalCluster``: the backend contract over the embedded reference mesh."""
 from __future__ import annotations
 
+import datetime
 import functools
 import secrets
 import shutil
@@ -18,7 +19,7 @@ from ..database import service_names
 from ..egress import ExternalDatabase
 from ..errors import ConfigError, MeshproofError
 from ..meshconfig import MeshConfig, configmap as mesh_configmap, configmap_name
-from ..pki import CertificateAuthority
+from ..pki import WORKLOAD_CERT_TTL, CertificateAuthority, Issued
 from . import host, volumes
 from .controlplane import ControlPlane, PodView
 from .defects import behaviour_of
@@ -36,6 +37,7 @@ from .sidecar import Sidecar
 
 #: set on every process of a run so a leak check can find them by run id
 RUN_ENV = "MESHPROOF_RUN"
+WEEK = datetime.timedelta(days=7)
 
 
 @dataclass
@@ -52,7 +54,7 @@ class LocalPod:
     @property
     def pod(self) -> Pod:
         v = self.view
-        return Pod(v.namespace, v.name, dict(v.labels), self.containers, v.ip)
+        return Pod(v.namespace, v.name, dict(v.labels), self.containers, v.ip, v.service_account)
 
     def started(self, container: str) -> bool:
         """The container's program listens (its ready file exists); one without ports counts once spawned."""
@@ -258,7 +260,7 @@ class LocalCluster(Cluster):
     def _inject(self, local: LocalPod, app_probers: Mapping[str, dict]) -> None:
         assert self.ca is not None
         view = local.view
-        identity = self.ca.issue_workload(self.trust_domain, view.namespace, view.service_account)
+        identity = self._issue_workload(view)
         sidecar = Sidecar(local.netns, local.directory / "proxy",
                           node_id=f"sidecar~{view.ip}~{view.name}.{view.namespace}~{view.namespace}.svc.cluster.local",
                           cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
@@ -267,6 +269,14 @@ class LocalCluster(Cluster):
                         app_probers=app_probers)
         local.sidecar = sidecar
         local.processes += [sidecar.process, sidecar.agent]
+
+    def _issue_workload(self, view: PodView) -> Issued:
+        """The mesh CA signs the pod's identity, as istiod does for its agent's CSR."""
+        assert self.ca is not None
+        ca = self.behaviour.ca
+        account = view.service_account if ca.issues_pod_service_account else "default"
+        lifetime = WEEK if ca.week_long_certificates else WORKLOAD_CERT_TTL
+        return self.ca.issue_workload(self.trust_domain, view.namespace, account, lifetime)
 
     def _start_container(self, local: LocalPod, container: Mapping[str, Any], pod_volumes: list) -> None:
         ports = [int(p["containerPort"]) for p in container.get("ports") or []]

@@ -3,7 +3,7 @@
 As Gateway API declares each feature once (its ``pkg/features``), each defect
 here names its summary and the behaviour flags it sets, per component of the
 reference mesh: ``sidecar`` (``SidecarBehaviour``), ``gateway``
-(``GatewayBehaviour``), ``control_plane``, ``database`` and ``injector``. The
+(``GatewayBehaviour``), ``control_plane``, ``ca`` (the mesh CA), ``database`` and ``injector``. The
 backend builds its behaviour from the merged flags of the defects switched on
 (``behaviour_of``); nothing outside this module compares defect names.
 
@@ -29,6 +29,14 @@ class ControlPlaneBehaviour:
 
 
 @dataclass(frozen=True)
+class CertificateAuthorityBehaviour:
+    #: workload certificates name the pod's own service account (otherwise the namespace's ``default``)
+    issues_pod_service_account: bool = True
+    #: workload certificates live a week instead of Istio's default 24 hours
+    week_long_certificates: bool = False
+
+
+@dataclass(frozen=True)
 class DatabaseBehaviour:
     #: the external database refuses plaintext clients (MariaDB ``require_secure_transport``)
     require_secure_transport: bool = True
@@ -47,6 +55,7 @@ class MeshBehaviour:
     sidecar: SidecarBehaviour = SidecarBehaviour()
     gateway: GatewayBehaviour = GatewayBehaviour()
     control_plane: ControlPlaneBehaviour = ControlPlaneBehaviour()
+    ca: CertificateAuthorityBehaviour = CertificateAuthorityBehaviour()
     database: DatabaseBehaviour = DatabaseBehaviour()
     injector: InjectorBehaviour = InjectorBehaviour()
 
@@ -102,6 +111,11 @@ DEFECTS: dict[str, Defect] = {
         Defect("sidecar-inspects-server-first-tcp",
                "client sidecars inspect outbound TCP for TLS, stalling server-first protocols such as MySQL",
                {"sidecar": {"inspect_server_first": True}}),
+        Defect("ca-issues-default-service-account",
+               "the mesh CA names the namespace's default service account in every workload certificate",
+               {"ca": {"issues_pod_service_account": False}}),
+        Defect("ca-issues-week-long-certificates", "the mesh CA issues workload certificates valid for 7 days",
+               {"ca": {"week_long_certificates": True}}),
         Defect("database-does-not-require-tls", "the external database also accepts plaintext clients",
                {"database": {"require_secure_transport": False}}),
         Defect("injector-does-not-rewrite-probes",
