@@ -73,6 +73,10 @@ class Issued:
         )
 
     @property
+    def lifetime(self) -> dt.timedelta:
+        return self.cert.not_valid_after_utc - self.cert.not_valid_before_utc
+
+    @property
     def subject(self) -> str:
         return self.cert.subject.rfc4514_string()
 
@@ -175,9 +179,9 @@ class CertificateAuthority:
 
     def issue_workload(self, trust_domain: str, namespace: str, service_account: str,
                        lifetime: dt.timedelta = WORKLOAD_CERT_TTL) -> Issued:
-        """An Istio-style workload certificate: no subject, SPIFFE URI SAN, valid for ``lifetime`` in all
-        (not-before a minute back against clock skew, not-after ``lifetime`` later)."""
-        start = _now() - dt.timedelta(minutes=1)
+        """An Istio-style workload certificate: no subject, SPIFFE URI SAN, valid from now for ``lifetime``
+        (the reference mesh's pods share one clock, so nothing is backdated)."""
+        start = _now()
         return self.issue(
             "",
             uris=(spiffe_id(trust_domain, namespace, service_account),),

@@ -27,6 +27,23 @@ ROOT_SECRET = "ROOTCA"
 #: the admin path that shows the SDS secrets a proxy holds
 SECRETS_PATH = "/config_dump?resource=dynamic_active_secrets"
 
+#: the pod annotation whose ``proxyMetadata`` become pilot-agent's environment (Istio ProxyConfig)
+PROXY_CONFIG_ANNOTATION = "proxy.istio.io/config"
+#: pilot-agent's setting of the workload certificate lifetime it asks for (default 24h)
+SECRET_TTL = "SECRET_TTL"
+#: the agent renews once less than this fraction of the lifetime remains (pilot-agent SECRET_GRACE_PERIOD_RATIO)
+GRACE_PERIOD_RATIO = 0.5
+
+
+def renewal_after(lifetime: dt.timedelta) -> dt.timedelta:
+    """How long after issuance pilot-agent renews a certificate of ``lifetime``."""
+    return lifetime * (1 - GRACE_PERIOD_RATIO)
+
+
+def short_ttl_annotation(seconds: int) -> dict[str, str]:
+    """The pod annotation that makes the agent ask for ``seconds``-long workload certificates."""
+    return {PROXY_CONFIG_ANNOTATION: json.dumps({"proxyMetadata": {SECRET_TTL: f"{seconds}s"}})}
+
 
 def _data_source(source: Mapping[str, Any]) -> bytes:
     """An Envoy ``DataSource`` given inline (``inline_bytes`` is base64 in JSON); files are refused."""

@@ -10,15 +10,22 @@ serial and validity, with what held and what did not.
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import allure
 import pytest
+from cryptography import x509
 
 from meshproof import check
-from meshproof.capabilities import mark
+from meshproof.capabilities import SHORT_LIVED_CERTIFICATES, mark
 from meshproof.cluster import Pod
+from meshproof.outcome import OK, RESET
+from meshproof.peerauthn import STRICT
 from meshproof.pki import spiffe_id
-from meshproof.posture import CHAIN, IDENTITY, KEY, LIFETIME, SECRETS_PATH, Finding, ProxyIdentity, describe, findings
+from meshproof.policies import peer_authentication
+from meshproof.posture import (CHAIN, IDENTITY, KEY, LIFETIME, SECRETS_PATH, Finding, ProxyIdentity, describe, findings,
+                               lifetime, renewal_after, short_ttl_annotation)
+from meshproof.workload import Workload
 
 pytestmark = [mark("tls-posture"), pytest.mark.requires("sidecar")]
 
@@ -62,3 +69,64 @@ def test_every_workload_certificate_is_short_lived_with_a_key_the_policy_allows(
     the run's TLS policy (RSA >= 2048 or ECDSA P-256+ for mozilla-intermediate, meshproof/tlspolicy.py)."""
     judge(f"each workload certificate lives at most {posture.max_lifetime} with a key {posture.policy.name} allows",
           workload_certificates, cluster, posture, {LIFETIME, KEY})
+
+
+def strict_in_force(bookinfo, traffic, policies, timeouts) -> None:
+    policies.apply(peer_authentication(bookinfo.namespace, STRICT))
+    check.becomes("the STRICT policy is in force (legacy sleep is reset)",
+                  traffic.curl(bookinfo.legacy_sleep, bookinfo.details.url("/details/1")), RESET, timeouts)
+
+
+#: seconds a short-lived workload certificate lives: two renewals (at half of it) fit well within a run
+SHORT_TTL = 30
+RENEWALS = 2
+
+
+def test_workload_certificate_is_renewed_before_expiry_without_a_failed_request(
+        bookinfo, workloads, policies, cluster, traffic, timeouts):
+    """pilot-agent renews the workload certificate once half its lifetime is left (SECRET_GRACE_PERIOD_RATIO
+    0.5) and pushes it to Envoy by SDS; a pod asks for a lifetime with proxyMetadata SECRET_TTL. Under a steady
+    stream of in-mesh requests (STRICT, so each needs the client's certificate) the serial must change twice,
+    each time before the old certificate expired, and no request may fail."""
+    if SHORT_LIVED_CERTIFICATES not in cluster.mesh().features:
+        leaf = ProxyIdentity.from_config_dump(cluster.proxy_admin(traffic.pod(bookinfo.sleep), SECRETS_PATH)).leaf
+        next_renewal = leaf.not_valid_before_utc + renewal_after(lifetime(leaf))
+        pytest.skip(f"not observable within the run: workload certificates live {lifetime(leaf)} here; "
+                    f"{bookinfo.sleep}'s renews about {next_renewal:%Y-%m-%dT%H:%M:%SZ}")
+    strict_in_force(bookinfo, traffic, policies, timeouts)
+    workloads.deploy("posture/sleep-short-lived.yaml", bookinfo.namespace, pod_annotations=short_ttl_annotation(SHORT_TTL))
+    client = Workload(bookinfo.namespace, "sleep-short-lived")
+    [pod] = cluster.wait_ready(client.namespace, client.selector, timeout=timeouts.workload_ready)
+    request = traffic.curl(client, bookinfo.details.url("/details/1"))
+    check.becomes(f"{client} gets details over mTLS", request, OK(200), timeouts)
+
+    def leaf_now() -> x509.Certificate:
+        return ProxyIdentity.from_config_dump(cluster.proxy_admin(pod, SECRETS_PATH)).leaf
+
+    current = leaf_now()
+    check.fact(f"the mesh CA issued the {SHORT_TTL}s the agent asked for", lifetime(current) <= dt.timedelta(seconds=SHORT_TTL),
+               f"serial {current.serial_number:x} lives {lifetime(current)}")
+    deadline = time.monotonic() + (RENEWALS + 1) * SHORT_TTL + timeouts.policy
+    sent, failures, renewals = 0, [], []
+    while len(renewals) < RENEWALS and time.monotonic() < deadline:
+        result = request()
+        sent += 1
+        if not OK(200).matches(result.outcome):
+            failures.append(f"{dt.datetime.now(dt.timezone.utc):%H:%M:%S.%f}: {result.outcome}")
+        seen, now = leaf_now(), dt.datetime.now(dt.timezone.utc)
+        if seen.serial_number != current.serial_number:
+            in_time = now < current.not_valid_after_utc
+            with allure.step(f"serial {current.serial_number:x} -> {seen.serial_number:x} at {now:%H:%M:%S}, "
+                             f"{'before' if in_time else 'AFTER'} the old one expired "
+                             f"({current.not_valid_after_utc:%H:%M:%S}); requests sent {sent}, failed {len(failures)}"):
+                pass
+            renewals.append(in_time)
+            current = seen
+        time.sleep(timeouts.poll_interval)
+    with allure.step(f"{len(renewals)} serial changes; requests sent {sent}, failed {len(failures)}"):
+        pass
+    check.fact(f"the workload certificate was renewed {RENEWALS} times", len(renewals) >= RENEWALS,
+               f"{len(renewals)} serial changes within {(RENEWALS + 1) * SHORT_TTL + timeouts.policy:g}s; "
+               f"the certificate in use expires {current.not_valid_after_utc:%H:%M:%S}")
+    check.fact("each renewal came before the old certificate expired", all(renewals), f"renewals in time: {renewals}")
+    check.fact(f"none of {sent} requests failed while certificates rotated", not failures, "\n".join(failures))

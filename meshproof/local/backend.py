@@ -33,6 +33,7 @@ from .network import PodNetwork
 from .objects import Store, key_of
 from .probes import http_probes, rewrite, rewrite_requested
 from .processes import IMPORT_ROOT, Process, Supervisor, tail
+from .rotation import CHECK_INTERVAL, Rotation, secret_ttl
 from .sidecar import Sidecar
 
 #: set on every process of a run so a leak check can find them by run id
@@ -88,6 +89,7 @@ class LocalCluster(Cluster):
         self.network = PodNetwork(run_id)
         self.pods: dict[str, LocalPod] = {}
         self.kubelet = Kubelet(self.network.node)
+        self.rotation = Rotation(CHECK_INTERVAL)
         self.control = ControlPlane(
             self.store, mesh_configmap=(root_namespace, configmap_name(revision)),
             behaviour=self.behaviour.sidecar, pushes_policies=self.behaviour.control_plane.pushes_policies,
@@ -108,6 +110,7 @@ class LocalCluster(Cluster):
         self.ca = CertificateAuthority.create(self.trust_domain, "meshproof reference mesh")
         self.network.create()
         self.kubelet.start()
+        self.rotation.start()
         # an installed mesh comes with its namespace and its mesh configuration
         self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.root_namespace}})
         self.store.put(mesh_configmap(self.root_namespace, self.revision, MeshConfig(self.root_namespace, self.trust_domain)))
@@ -166,6 +169,7 @@ class LocalCluster(Cluster):
             return
         self._closed = True
         self.kubelet.stop()
+        self.rotation.stop()
         for server, _, _ in self._databases.values():
             server.stop()
         self.supervisor.stop_all()
@@ -223,6 +227,7 @@ class LocalCluster(Cluster):
         assert self.directory is not None and self.ca is not None
         meta, pod_spec = template.get("metadata") or {}, template.get("spec") or {}
         pod_name = f"{deployment}-{secrets.token_hex(4)}"
+        ttl = secret_ttl(meta.get("annotations"))  # a malformed proxy.istio.io/config is refused before anything starts
         netns, ip = self.network.add_pod()
         directory = self.directory / "pods" / pod_name
         directory.mkdir(parents=True)
@@ -247,7 +252,7 @@ class LocalCluster(Cluster):
         self.pods[pod_name] = local
         host.write_etc(netns, "hosts", self.control.hosts_file(view, self._views()))
         if sidecar_wanted:
-            self._inject(local, app_probers)
+            self._inject(local, app_probers, ttl)
         for container in containers:
             self._start_container(local, container, pod_spec.get("volumes") or [])
         self.kubelet.watch(pod_name, ip, http_probes(containers), local.started)
@@ -257,10 +262,10 @@ class LocalCluster(Cluster):
         return (self.behaviour.injector.rewrites_probes
                 and rewrite_requested(template_meta.get("annotations")))
 
-    def _inject(self, local: LocalPod, app_probers: Mapping[str, dict]) -> None:
+    def _inject(self, local: LocalPod, app_probers: Mapping[str, dict], ttl: datetime.timedelta | None) -> None:
         assert self.ca is not None
         view = local.view
-        identity = self._issue_workload(view)
+        identity = self._issue_workload(view, ttl)
         sidecar = Sidecar(local.netns, local.directory / "proxy",
                           node_id=f"sidecar~{view.ip}~{view.name}.{view.namespace}~{view.namespace}.svc.cluster.local",
                           cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
@@ -269,13 +274,23 @@ class LocalCluster(Cluster):
                         app_probers=app_probers)
         local.sidecar = sidecar
         local.processes += [sidecar.process, sidecar.agent]
+        if self.behaviour.agent.renews_certificates:
+            self.rotation.schedule(view.name, identity.lifetime, lambda: self._renew(local, ttl))
 
-    def _issue_workload(self, view: PodView) -> Issued:
-        """The mesh CA signs the pod's identity, as istiod does for its agent's CSR."""
+    def _renew(self, local: LocalPod, ttl: datetime.timedelta | None) -> datetime.timedelta:
+        """The agent's renewal: a new certificate from the mesh CA, pushed to Envoy by SDS; returns its lifetime."""
+        assert self.ca is not None and local.sidecar is not None
+        identity = self._issue_workload(local.view, ttl)
+        local.sidecar.publish_identity(identity.chain_pem, identity.key_pem(), self.ca.cert_pem)
+        return identity.lifetime
+
+    def _issue_workload(self, view: PodView, ttl: datetime.timedelta | None) -> Issued:
+        """The mesh CA signs the pod's identity for the lifetime its agent asks (``SECRET_TTL``, default 24h),
+        as istiod does for the agent's CSR."""
         assert self.ca is not None
         ca = self.behaviour.ca
         account = view.service_account if ca.issues_pod_service_account else "default"
-        lifetime = WEEK if ca.week_long_certificates else WORKLOAD_CERT_TTL
+        lifetime = WEEK if ca.week_long_certificates else ttl or WORKLOAD_CERT_TTL
         return self.ca.issue_workload(self.trust_domain, view.namespace, account, lifetime)
 
     def _start_container(self, local: LocalPod, container: Mapping[str, Any], pod_volumes: list) -> None:
@@ -299,6 +314,7 @@ class LocalCluster(Cluster):
         for name, local in list(self.pods.items()):
             if local.owner == (namespace, deployment):
                 self.kubelet.forget(name)
+                self.rotation.forget(name)
                 for process in local.processes:
                     self.supervisor.stop(process)
                 self.network.remove_pod(local.netns)

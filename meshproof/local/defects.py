@@ -3,7 +3,7 @@
 As Gateway API declares each feature once (its ``pkg/features``), each defect
 here names its summary and the behaviour flags it sets, per component of the
 reference mesh: ``sidecar`` (``SidecarBehaviour``), ``gateway``
-(``GatewayBehaviour``), ``control_plane``, ``ca`` (the mesh CA), ``database`` and ``injector``. The
+(``GatewayBehaviour``), ``control_plane``, ``ca`` (the mesh CA), ``agent`` (pilot-agent), ``database`` and ``injector``. The
 backend builds its behaviour from the merged flags of the defects switched on
 (``behaviour_of``); nothing outside this module compares defect names.
 
@@ -37,6 +37,12 @@ class CertificateAuthorityBehaviour:
 
 
 @dataclass(frozen=True)
+class AgentBehaviour:
+    #: pilot-agent renews the workload certificate before it expires (meshproof.local.rotation)
+    renews_certificates: bool = True
+
+
+@dataclass(frozen=True)
 class DatabaseBehaviour:
     #: the external database refuses plaintext clients (MariaDB ``require_secure_transport``)
     require_secure_transport: bool = True
@@ -56,6 +62,7 @@ class MeshBehaviour:
     gateway: GatewayBehaviour = GatewayBehaviour()
     control_plane: ControlPlaneBehaviour = ControlPlaneBehaviour()
     ca: CertificateAuthorityBehaviour = CertificateAuthorityBehaviour()
+    agent: AgentBehaviour = AgentBehaviour()
     database: DatabaseBehaviour = DatabaseBehaviour()
     injector: InjectorBehaviour = InjectorBehaviour()
 
@@ -116,6 +123,8 @@ DEFECTS: dict[str, Defect] = {
                {"ca": {"issues_pod_service_account": False}}),
         Defect("ca-issues-week-long-certificates", "the mesh CA issues workload certificates valid for 7 days",
                {"ca": {"week_long_certificates": True}}),
+        Defect("agent-never-renews", "pilot-agent never renews the workload certificate, which expires in place",
+               {"agent": {"renews_certificates": False}}),
         Defect("database-does-not-require-tls", "the external database also accepts plaintext clients",
                {"database": {"require_secure_transport": False}}),
         Defect("injector-does-not-rewrite-probes",

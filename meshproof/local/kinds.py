@@ -30,7 +30,7 @@ ANY = None
 Fields = Mapping[str, Any] | None
 
 #: what the reference mesh offers that is not a kind: LocalCluster.start_external_database
-BACKEND_FEATURES = frozenset({"external-database"})
+BACKEND_FEATURES = frozenset({"external-database", "short-lived-certificates"})
 
 
 @dataclass(frozen=True)
