@@ -58,7 +58,8 @@ CAPABILITIES: dict[str, Capability] = {
             "Workload identities, certificate lifetimes and TLS parameters meet the policy",
             "Identity and crypto posture",
             "Every workload's certificate from its proxy's SDS state: SPIFFE identity of its service account, "
-            "chain to the mesh root, lifetime, key strength against the named TLS policy.",
+            "chain to the mesh root, lifetime, key strength against the named TLS policy; renewal without "
+            "outage; the TLS version, cipher and curve sidecar-to-sidecar mTLS negotiates.",
         ),
     )
 }
@@ -181,6 +182,8 @@ CHECK_CONTROLS: dict[str, tuple[str, ...]] = {
         _KEYS + (f"{NIST_800_53} SC-13", f"{PCI_DSS} 4.2.1", f"{PCI_DSS} 4.2.1.1"),
     "test_workload_certificate_is_renewed_before_expiry_without_a_failed_request":
         _KEYS + (f"{NIST_800_53} IA-5(2)", f"{SOC2} CC6.7"),
+    "test_sidecar_to_sidecar_mtls_negotiates_a_version_cipher_and_curve_the_policy_allows":
+        _MTLS + (f"{NIST_800_53} SC-13",),
 }
 
 

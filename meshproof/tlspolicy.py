@@ -66,6 +66,40 @@ class TLSPolicy:
         return f"a {type(key).__name__} key, which {self.name} does not allow"
 
 
+#: OpenSSL (BoringSSL, Envoy's stats) names of TLS 1.2 suites -> IANA names; TLS 1.3 suites keep their IANA names
+OPENSSL_TO_IANA = {
+    "ECDHE-ECDSA-AES128-GCM-SHA256": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305": "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "ECDHE-RSA-CHACHA20-POLY1305": "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    "DHE-RSA-AES128-GCM-SHA256": "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256",
+    "DHE-RSA-AES256-GCM-SHA384": "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
+    "DHE-RSA-CHACHA20-POLY1305": "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    "ECDHE-ECDSA-AES128-SHA": "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+    "ECDHE-RSA-AES128-SHA": "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+    "AES128-SHA": "TLS_RSA_WITH_AES_128_CBC_SHA",
+}
+
+
+#: Envoy's (BoringSSL's) names of key-exchange groups -> OpenSSL's, as the policies name them
+CURVE_NAMES = {"P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1"}
+
+
+def curve_name(name: str) -> str:
+    return CURVE_NAMES.get(name, name)
+
+
+def iana_cipher(name: str) -> str:
+    """The IANA name of a cipher suite named either way; an unknown OpenSSL name is returned as it is."""
+    return OPENSSL_TO_IANA.get(name, name)
+
+
+#: post-quantum hybrid key exchange (X25519 combined with ML-KEM-768, draft-ietf-tls-ecdhe-mlkem) that Envoy's
+#: BoringSSL offers first by default: meshproof's addition to Mozilla's curves, as it contains X25519 itself
+HYBRID_GROUPS = ("X25519MLKEM768",)
+
 MOZILLA = "Mozilla Server Side TLS 5.7, https://ssl-config.mozilla.org/guidelines/5.7.json"
 
 POLICIES: dict[str, TLSPolicy] = {
@@ -80,14 +114,14 @@ POLICIES: dict[str, TLSPolicy] = {
                 "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
                 "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256", "TLS_DHE_RSA_WITH_AES_256_GCM_SHA384",
                 "TLS_DHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
-            curves=("X25519", "prime256v1", "secp384r1"),
+            curves=("X25519", "prime256v1", "secp384r1") + HYBRID_GROUPS,
             min_rsa_bits=2048, min_ec_bits=256,
         ),
         TLSPolicy(
             "mozilla-modern", f"{MOZILLA} (modern)",
             versions=("1.3",),
             ciphers=TLS13_CIPHERS,
-            curves=("X25519", "prime256v1", "secp384r1"),
+            curves=("X25519", "prime256v1", "secp384r1") + HYBRID_GROUPS,
             min_rsa_bits=0, min_ec_bits=256,
         ),
     )

@@ -25,6 +25,7 @@ from meshproof.pki import spiffe_id
 from meshproof.policies import peer_authentication
 from meshproof.posture import (CHAIN, IDENTITY, KEY, LIFETIME, SECRETS_PATH, Finding, ProxyIdentity, describe, findings,
                                lifetime, renewal_after, short_ttl_annotation)
+from meshproof.negotiated import STATS_PATH, Negotiated, handshake_counters
 from meshproof.workload import Workload
 
 pytestmark = [mark("tls-posture"), pytest.mark.requires("sidecar")]
@@ -130,3 +131,30 @@ def test_workload_certificate_is_renewed_before_expiry_without_a_failed_request(
                f"the certificate in use expires {current.not_valid_after_utc:%H:%M:%S}")
     check.fact("each renewal came before the old certificate expired", all(renewals), f"renewals in time: {renewals}")
     check.fact(f"none of {sent} requests failed while certificates rotated", not failures, "\n".join(failures))
+
+
+#: in-mesh requests whose handshakes the server's counters must show
+HANDSHAKES = 5
+
+
+def test_sidecar_to_sidecar_mtls_negotiates_a_version_cipher_and_curve_the_policy_allows(
+        bookinfo, policies, cluster, traffic, timeouts, posture):
+    """Each in-mesh request (a new connection: curl in the client pod, the sidecar's pool of one request) is one
+    handshake the server sidecar's listener counts under ssl.versions / ssl.ciphers / ssl.curves (Envoy's TLS
+    statistics); every one must be within the run's TLS policy."""
+    strict_in_force(bookinfo, traffic, policies, timeouts)
+    server = traffic.pod(bookinfo.details)
+    request = traffic.curl(bookinfo.sleep, bookinfo.details.url("/details/1"))
+    check.becomes(f"{bookinfo.sleep} gets details over mTLS", request, OK(200), timeouts)
+    before = handshake_counters(cluster.proxy_admin(server, STATS_PATH))
+    for _ in range(HANDSHAKES):
+        check.once(f"{bookinfo.sleep} gets details over mTLS", request(), OK(200))
+    negotiated = Negotiated.between(before, handshake_counters(cluster.proxy_admin(server, STATS_PATH)))
+    allure.dynamic.parameter("TLS policy", posture.policy.name)
+    allure.attach(f"policy: {posture.policy.describe()}\nnegotiated by {HANDSHAKES} requests: {negotiated.describe()}\n",
+                  name="negotiated TLS parameters", attachment_type=allure.attachment_type.TEXT)
+    check.fact("the server sidecar counted the requests' handshakes", sum(negotiated.versions.values()) >= 1,
+               negotiated.describe())
+    problems = negotiated.problems(posture.policy)
+    check.fact(f"in-mesh mTLS stays within {posture.policy.name}", not problems,
+               "; ".join(problems) + f"\n{negotiated.describe()}")

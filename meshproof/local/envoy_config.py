@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from ..pki import write_private
 from .host import PROXY_UID
+from .legacy_tls import LEGACY_TLS_PARAMS, with_legacy_params
 from ..peerauthn import DISABLE, PERMISSIVE, STRICT
 
 T = "type.googleapis.com/"
@@ -73,6 +74,8 @@ class SidecarBehaviour:
     inspect_server_first: bool = False
     #: inbound TLS reads the workload certificate and key from files, as pre-SDS meshes mounted them
     certs_on_disk: bool = False
+    #: sidecar mTLS, outbound and inbound, allows only TLS 1.2 with a CBC/SHA-1 suite (meshproof.local.legacy_tls)
+    negotiates_legacy_tls: bool = False
 
 
 #: where a proxy with ``certs_on_disk`` finds its workload certificate and key (in its own directory)
@@ -267,6 +270,9 @@ def upstream_mtls(files: ConfigFiles, destination: Destination) -> dict[str, Any
         "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
         sni=f"outbound_.{destination.port}_._.{destination.fqdn}",
         common_tls_context={
+            # Istio's ISTIO_MUTUAL clusters allow TLS 1.3 (Envoy's client default stops at 1.2): istio/istio
+            # pilot/pkg/networking/core cluster_tls tests, TlsMaximumProtocolVersion TLSv1_3
+            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2", "tls_maximum_protocol_version": "TLSv1_3"},
             "alpn_protocols": ["istio"],
             "tls_certificate_sds_secret_configs": [sds(files, WORKLOAD_SECRET)],
             "combined_validation_context": {
@@ -337,6 +343,7 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
         "transport_socket": downstream_tls(
             files, require_client_certificate=True, validation=ROOT_SECRET,
             accept_untrusted=behaviour.accept_any_client_cert,
+            extra={"tls_params": dict(LEGACY_TLS_PARAMS)} if behaviour.negotiates_legacy_tls else None,
             certificate_files=(files.path(DISK_CERT_CHAIN), files.path(DISK_KEY)) if behaviour.certs_on_disk else None,
         ),
         "filters": [app_filter(True)],
@@ -403,14 +410,19 @@ def sidecar_listeners(files: ConfigFiles, config: SidecarConfig) -> list[dict[st
 def sidecar_clusters(files: ConfigFiles, config: SidecarConfig) -> list[dict[str, Any]]:
     clusters = [original_dst_cluster(PASSTHROUGH), original_dst_cluster(INBOUND_PASSTHROUGH), static_cluster(BLACKHOLE, ())]
     for destination in config.destinations:
-        clusters.append(outbound_cluster(files, destination, originate_mtls=not config.behaviour.no_mtls_origination))
+        clusters.append(outbound_cluster(files, destination, originate_mtls=not config.behaviour.no_mtls_origination,
+                                         legacy_tls=config.behaviour.negotiates_legacy_tls))
     return clusters
 
 
-def outbound_cluster(files: ConfigFiles, destination: Destination, *, originate_mtls: bool = True) -> dict[str, Any]:
+def outbound_cluster(files: ConfigFiles, destination: Destination, *, originate_mtls: bool = True,
+                     legacy_tls: bool = False) -> dict[str, Any]:
     """A Service port as a client proxy reaches it: mTLS with the proxy's identity wherever the server has a sidecar."""
     mtls = bool(destination.identities) and originate_mtls
-    return static_cluster(destination.cluster_name, destination.endpoints, upstream_mtls(files, destination) if mtls else None)
+    socket = upstream_mtls(files, destination) if mtls else None
+    if socket is not None and legacy_tls:
+        socket = with_legacy_params(socket)
+    return static_cluster(destination.cluster_name, destination.endpoints, socket)
 
 
 # ---------------------------------------------------------------- ingress gateway
