@@ -24,7 +24,7 @@ def test_capability_verdict(outcomes, verdict):
 
 def test_every_registered_capability_has_a_section_and_unknown_markers_are_ignored():
     results = report.capability_results([Check("t", "passed", ("strict-mtls", "no-such-capability"))])
-    assert list(results) == ["strict-mtls", "gateway-mtls", "egress-tls"]
+    assert list(results) == ["strict-mtls", "gateway-mtls", "egress-tls", "tls-posture"]
     assert results["strict-mtls"].passed == 1
 
 
