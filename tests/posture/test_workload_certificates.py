@@ -16,7 +16,6 @@ from meshproof.pki import CertificateAuthority, spiffe_id
 from meshproof.posture import CHAIN, IDENTITY, KEY, LIFETIME, ProxyIdentity, describe, findings
 from meshproof.tlspolicy import POLICIES, policy
 
-NOW = dt.datetime.now(dt.timezone.utc)
 DAY = dt.timedelta(hours=24)
 SPIFFE = spiffe_id("cluster.local", "shop", "cart")
 
@@ -33,7 +32,9 @@ def config_dump(chain_pem: bytes, root_pem: bytes, *, as_bytes: bool = True) -> 
 
 
 def failing(identity: ProxyIdentity, **kw) -> set[str]:
-    options = {"expected_spiffe": SPIFFE, "policy": POLICIES["mozilla-intermediate"], "max_lifetime": DAY, "now": NOW}
+    """The aspects that fail, judged now (certificates made here are valid from the moment they are issued)."""
+    options = {"expected_spiffe": SPIFFE, "policy": POLICIES["mozilla-intermediate"], "max_lifetime": DAY,
+               "now": dt.datetime.now(dt.timezone.utc)}
     return {f.aspect for f in findings(identity, **(options | kw)) if not f.holds}
 
 
@@ -76,7 +77,8 @@ def rsa_certificate(ca: CertificateAuthority, bits: int) -> x509.Certificate:
     key = rsa.generate_private_key(65537, bits)
     return (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa")]))
             .issuer_name(ca.name).public_key(key.public_key()).serial_number(1)
-            .not_valid_before(NOW - dt.timedelta(minutes=1)).not_valid_after(NOW + dt.timedelta(hours=1))
+            .not_valid_before(dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1))
+            .not_valid_after(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
             .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(SPIFFE)]), critical=False)
             .sign(ca.issued.key, hashes.SHA256()))
 
