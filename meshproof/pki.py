@@ -22,6 +22,9 @@ from .errors import ConfigError
 KEY_MODE = 0o600
 #: Istio's default workload certificate lifetime (pilot-agent ``SECRET_TTL``, 24h)
 WORKLOAD_CERT_TTL = dt.timedelta(hours=24)
+#: istiod's CA sets notBefore this far back against clock skew, notAfter = signing time + TTL
+#: (istio/istio security/pkg/pki/util/generate_cert.go, ClockSkewGracePeriod)
+CLOCK_SKEW_GRACE = dt.timedelta(minutes=2)
 
 
 def _now() -> dt.datetime:
@@ -72,9 +75,9 @@ class Issued:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
 
-    @property
-    def lifetime(self) -> dt.timedelta:
-        return self.cert.not_valid_after_utc - self.cert.not_valid_before_utc
+    def remaining(self) -> dt.timedelta:
+        """How long the certificate is valid from now (the TTL it was asked for, right after signing)."""
+        return self.cert.not_valid_after_utc - _now()
 
     @property
     def subject(self) -> str:
@@ -179,13 +182,13 @@ class CertificateAuthority:
 
     def issue_workload(self, trust_domain: str, namespace: str, service_account: str,
                        lifetime: dt.timedelta = WORKLOAD_CERT_TTL) -> Issued:
-        """An Istio-style workload certificate: no subject, SPIFFE URI SAN, valid from now for ``lifetime``
-        (the reference mesh's pods share one clock, so nothing is backdated)."""
-        start = _now()
+        """An Istio-style workload certificate: no subject, SPIFFE URI SAN, valid until ``lifetime`` from now and
+        backdated by ``CLOCK_SKEW_GRACE`` as istiod's CA does."""
+        now = _now()
         return self.issue(
             "",
             uris=(spiffe_id(trust_domain, namespace, service_account),),
-            not_before=start, not_after=start + lifetime,
+            not_before=now - CLOCK_SKEW_GRACE, not_after=now + lifetime,
         )
 
 

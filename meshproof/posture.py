@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from .errors import MeshproofError
+from .pki import CLOCK_SKEW_GRACE
 from .tlspolicy import TLSPolicy
 
 WORKLOAD_SECRET = "default"
@@ -98,6 +99,7 @@ def uri_sans(certificate: x509.Certificate) -> list[str]:
 
 
 def lifetime(certificate: x509.Certificate) -> dt.timedelta:
+    """notAfter - notBefore; Istio's include CLOCK_SKEW_GRACE before the signing time."""
     return certificate.not_valid_after_utc - certificate.not_valid_before_utc
 
 
@@ -183,6 +185,7 @@ def findings(identity: ProxyIdentity, *, expected_spiffe: str, policy: TLSPolicy
     return [
         Finding(IDENTITY, f"the URI SAN is {expected_spiffe}", sans == [expected_spiffe], f"URI SAN {sans}"),
         Finding(CHAIN, "the chain verifies to the mesh root", not chain, chain or "verified"),
-        Finding(LIFETIME, f"the lifetime is at most {max_lifetime}", lifetime(leaf) <= max_lifetime, f"lifetime {lifetime(leaf)}"),
+        Finding(LIFETIME, f"the lifetime is at most {max_lifetime} (+ {CLOCK_SKEW_GRACE} backdated against clock skew)",
+                lifetime(leaf) <= max_lifetime + CLOCK_SKEW_GRACE, f"lifetime {lifetime(leaf)}"),
         Finding(KEY, f"the key meets {policy.name}", not key, key or key_text(leaf)),
     ]

@@ -275,14 +275,14 @@ class LocalCluster(Cluster):
         local.sidecar = sidecar
         local.processes += [sidecar.process, sidecar.agent]
         if self.behaviour.agent.renews_certificates:
-            self.rotation.schedule(view.name, identity.lifetime, lambda: self._renew(local, ttl))
+            self.rotation.schedule(view.name, identity.remaining(), lambda: self._renew(local, ttl))
 
     def _renew(self, local: LocalPod, ttl: datetime.timedelta | None) -> datetime.timedelta:
         """The agent's renewal: a new certificate from the mesh CA, pushed to Envoy by SDS; returns its lifetime."""
         assert self.ca is not None and local.sidecar is not None
         identity = self._issue_workload(local.view, ttl)
         local.sidecar.publish_identity(identity.chain_pem, identity.key_pem(), self.ca.cert_pem)
-        return identity.lifetime
+        return identity.remaining()
 
     def _issue_workload(self, view: PodView, ttl: datetime.timedelta | None) -> Issued:
         """The mesh CA signs the pod's identity for the lifetime its agent asks (``SECRET_TTL``, default 24h),

@@ -61,7 +61,8 @@ def renewal_delay(lifetime: dt.timedelta) -> float:
 
 
 class Rotation:
-    """Every pod agent's renewal schedule; ``renew`` callbacks return the new certificate's lifetime."""
+    """Every pod agent's renewal schedule: ``lifetime`` is what the certificate has left when scheduled (its TTL);
+    ``renew`` callbacks return the same for the new certificate."""
 
     def __init__(self, check_interval: float) -> None:
         self.check_interval = check_interval

@@ -108,3 +108,10 @@ def test_policies_name_their_source_and_an_unknown_one_is_refused():
     assert POLICIES["mozilla-modern"].versions == ("1.3",)
     with pytest.raises(ConfigError, match="unknown TLS policy 'weak'; known: mozilla-intermediate, mozilla-modern"):
         policy("weak")
+
+
+def test_istiods_backdating_is_not_counted_against_the_lifetime(ca):
+    """istiod signs notBefore = now - 2 minutes, notAfter = now + TTL: a default 24h certificate is within 24h."""
+    issued = ca.issue_workload("cluster.local", "shop", "cart")
+    assert issued.cert.not_valid_after_utc - issued.cert.not_valid_before_utc == DAY + dt.timedelta(minutes=2)
+    assert failing(ProxyIdentity.from_config_dump(config_dump(issued.chain_pem, ca.cert_pem))) == set()
