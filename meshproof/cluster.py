@@ -33,6 +33,8 @@ class Pod:
     labels: Mapping[str, str] = field(default_factory=dict)
     containers: tuple[str, ...] = ()
     ip: str = ""
+    #: ``spec.serviceAccountName`` ("default" when the pod names none)
+    service_account: str = "default"
 
     @property
     def has_sidecar(self) -> bool:

@@ -20,6 +20,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from .errors import ConfigError
 
 KEY_MODE = 0o600
+#: Istio's default workload certificate lifetime (pilot-agent ``SECRET_TTL``, 24h)
+WORKLOAD_CERT_TTL = dt.timedelta(hours=24)
+#: istiod's CA sets notBefore this far back against clock skew, notAfter = signing time + TTL
+#: (istio/istio security/pkg/pki/util/generate_cert.go, ClockSkewGracePeriod)
+CLOCK_SKEW_GRACE = dt.timedelta(minutes=2)
 
 
 def _now() -> dt.datetime:
@@ -69,6 +74,10 @@ class Issued:
         return self.key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
+
+    def remaining(self) -> dt.timedelta:
+        """How long the certificate is valid from now (the TTL it was asked for, right after signing)."""
+        return self.cert.not_valid_after_utc - _now()
 
     @property
     def subject(self) -> str:
@@ -171,12 +180,15 @@ class CertificateAuthority:
         cert = builder.sign(self.issued.key, hashes.SHA256())
         return Issued(cert=cert, key=key)
 
-    def issue_workload(self, trust_domain: str, namespace: str, service_account: str, days: int = 1) -> Issued:
-        """An Istio-style workload certificate: no subject, SPIFFE URI SAN."""
+    def issue_workload(self, trust_domain: str, namespace: str, service_account: str,
+                       lifetime: dt.timedelta = WORKLOAD_CERT_TTL) -> Issued:
+        """An Istio-style workload certificate: no subject, SPIFFE URI SAN, valid until ``lifetime`` from now and
+        backdated by ``CLOCK_SKEW_GRACE`` as istiod's CA does."""
+        now = _now()
         return self.issue(
             "",
             uris=(spiffe_id(trust_domain, namespace, service_account),),
-            days=days,
+            not_before=now - CLOCK_SKEW_GRACE, not_after=now + lifetime,
         )
 
 

@@ -18,6 +18,7 @@ import yaml
 from . import __version__
 from .capabilities import CAPABILITIES
 from .check import NOT_CONFORMANT
+from .controls import controls_section
 from .redact import REDACTED, redact_command, scrub, scrub_tree  # noqa: F401 (scrub is used through report)
 from .verdict import NOT_CONFORMANT_KIND, SUITE_ERROR_KIND, failure_kind, run_verdict
 
@@ -265,6 +266,7 @@ def conformance_report(
         "mesh_features": list(mesh.get("features", [])),
         "profiles": [r.profile() for r in capability_results(checks).values()],
         "statistics": stats,
+        "controls": controls_section(checks),
         "failed": _listed(checks, FAILED, ERROR, with_kind=True),
         "not_run": _listed(checks, NOT_RUN),
         "not_supported": _listed(checks, NOT_SUPPORTED),

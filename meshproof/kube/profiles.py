@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
-from ..capabilities import FEATURES
+from ..capabilities import FEATURES, SHORT_LIVED_CERTIFICATES
 from ..cluster import MeshInfo
 from ..errors import ConfigError
 from ..profiles import OSSM2_MEMBER_LABEL, PROFILES as RECORDS, REV_LABEL, Profile
@@ -22,9 +22,11 @@ PROFILES = tuple(RECORDS)
 TAG_LABEL = "istio.io/tag"
 #: the revision istioctl and Helm give an install without ``--revision``
 DEFAULT_REVISION = "default"
-#: every feature; external-database always holds: the backend deploys manifests/egress/mysql-external.yaml
+#: every feature but one (below); external-database always holds: the backend deploys manifests/egress/mysql-external.yaml
 #: (meshproof.kube.database), or --external-db-host names a managed database
-CLUSTER_FEATURES = frozenset(FEATURES)
+#: short-lived-certificates: a cluster's workload certificates live as its operator set them (hours), so the
+#: rotation check reports their lifetime and next renewal there instead of watching renewals
+CLUSTER_FEATURES = frozenset(FEATURES) - {SHORT_LIVED_CERTIFICATES}
 
 
 @dataclass(frozen=True)

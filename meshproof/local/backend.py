@@ -1,6 +1,7 @@
 """``LocalCluster``: the backend contract over the embedded reference mesh."""
 from __future__ import annotations
 
+import datetime
 import functools
 import os
 import shutil
@@ -19,7 +20,7 @@ from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, 
 from ..database import ExternalDatabase, service_names
 from ..errors import ConfigError, MeshproofError
 from ..meshconfig import MeshConfig, configmap as mesh_configmap, configmap_name
-from ..pki import CertificateAuthority
+from ..pki import WORKLOAD_CERT_TTL, CertificateAuthority, Issued
 from .. import owners
 from . import host, limits, volumes
 from .controlplane import ControlPlane, PodView
@@ -35,6 +36,7 @@ from .objects import Store, key_of
 from .probes import probes, rewrite, rewrite_requested
 from .processes import IMPORT_ROOT, Process, Supervisor, exit_sentence, tail
 from .services import ClusterIPs, kube_proxy_rules
+from .rotation import CHECK_INTERVAL, Rotation, secret_ttl
 from .sidecar import Sidecar
 from .workloads import WORKLOAD_KINDS, PodRequest, needs_new_pods, owner_of, pod_requests
 from .access_log import accepted_connections
@@ -42,6 +44,7 @@ from .capture import LocalCapture
 from .envoy_config import INBOUND_ACCESS_LOG
 from ..evidence import AcceptedConnection
 
+WEEK = datetime.timedelta(days=7)
 
 
 @dataclass
@@ -66,7 +69,7 @@ class LocalPod:
     @property
     def pod(self) -> Pod:
         v = self.view
-        return Pod(v.namespace, v.name, dict(v.labels), self.containers, v.ip)
+        return Pod(v.namespace, v.name, dict(v.labels), self.containers, v.ip, v.service_account)
 
     def started(self, container: str) -> bool:
         """The container's program listens (its ready file exists); one without ports counts once spawned."""
@@ -119,6 +122,7 @@ class LocalCluster(Cluster):
         self.cluster_ips = ClusterIPs()
         self._proxy_rules = ""  # kube-proxy's nat table as last written to the node
         self.kubelet = Kubelet(self.network.node)
+        self.rotation = Rotation(CHECK_INTERVAL)
         self.control = ControlPlane(
             self.store, mesh_configmap=(root_namespace, configmap_name(revision)),
             behaviour=self.behaviour.sidecar, pushes_policies=self.behaviour.control_plane.pushes_policies,
@@ -158,6 +162,7 @@ class LocalCluster(Cluster):
             self.ca = CertificateAuthority.create(self.trust_domain, "meshproof reference mesh")
             self.network.create()
             self.kubelet.start()
+            self.rotation.start()
             # an installed mesh comes with its namespace and its mesh configuration
             self.store.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": self.root_namespace}})
             self.store.put(mesh_configmap(self.root_namespace, self.revision,
@@ -224,6 +229,7 @@ class LocalCluster(Cluster):
             return
         self._closed = True
         self.kubelet.stop()
+        self.rotation.stop()
         for server, _, _ in self._databases.values():
             server.stop()
         self.supervisor.stop_all()
@@ -325,6 +331,7 @@ class LocalCluster(Cluster):
         if len(pod_name) > host.POD_NAME_MAX:  # its sockets' paths would not fit (host.LONGEST_SOCKET)
             raise ConfigError(f"{request.owner[1]} {namespace}/{request.owner[2]}: the reference mesh takes pod names "
                               f"of at most {host.POD_NAME_MAX} characters ({pod_name} is longer)")
+        ttl = secret_ttl(meta.get("annotations"))  # a malformed proxy.istio.io/config is refused before anything starts
         netns, ip = self.network.add_pod()
         directory = self.directory / "pods" / pod_name
         directory.mkdir(parents=True)
@@ -347,7 +354,7 @@ class LocalCluster(Cluster):
         self.pods[pod_name] = local
         host.write_etc(netns, "hosts", self.control.hosts_file(view, self._views()))
         if sidecar_wanted:
-            self._inject(local, app_probers)
+            self._inject(local, app_probers, ttl)
         for container in containers:
             self._start_container(local, container)
         self.kubelet.watch(pod_name, ip, netns, probes(containers), local.started,
@@ -358,10 +365,10 @@ class LocalCluster(Cluster):
         return (self.behaviour.injector.rewrites_probes
                 and rewrite_requested(template_meta.get("annotations")))
 
-    def _inject(self, local: LocalPod, app_probers: Mapping[str, dict]) -> None:
+    def _inject(self, local: LocalPod, app_probers: Mapping[str, dict], ttl: datetime.timedelta | None) -> None:
         assert self.ca is not None
         view = local.view
-        identity = self.ca.issue_workload(self.trust_domain, view.namespace, view.service_account)
+        identity = self._issue_workload(view, ttl)
         sidecar = Sidecar(local.netns, local.directory / "proxy",
                           node_id=f"sidecar~{view.ip}~{view.name}.{view.namespace}~{view.namespace}.svc.cluster.local",
                           cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
@@ -370,6 +377,24 @@ class LocalCluster(Cluster):
                         app_probers=app_probers)
         local.sidecar = sidecar
         local.processes += [sidecar.process, sidecar.agent]
+        if self.behaviour.agent.renews_certificates:
+            self.rotation.schedule(view.name, identity.remaining(), lambda: self._renew(local, ttl))
+
+    def _renew(self, local: LocalPod, ttl: datetime.timedelta | None) -> datetime.timedelta:
+        """The agent's renewal: a new certificate from the mesh CA, pushed to Envoy by SDS; returns its lifetime."""
+        assert self.ca is not None and local.sidecar is not None
+        identity = self._issue_workload(local.view, ttl)
+        local.sidecar.publish_identity(identity.chain_pem, identity.key_pem(), self.ca.cert_pem)
+        return identity.remaining()
+
+    def _issue_workload(self, view: PodView, ttl: datetime.timedelta | None) -> Issued:
+        """The mesh CA signs the pod's identity for the lifetime its agent asks (``SECRET_TTL``, default 24h),
+        as istiod does for the agent's CSR."""
+        assert self.ca is not None
+        ca = self.behaviour.ca
+        account = view.service_account if ca.issues_pod_service_account else "default"
+        lifetime = WEEK if ca.week_long_certificates else ttl or WORKLOAD_CERT_TTL
+        return self.ca.issue_workload(self.trust_domain, view.namespace, account, lifetime)
 
     def _start_container(self, local: LocalPod, container: Mapping[str, Any]) -> None:
         ports = [int(p["containerPort"]) for p in container.get("ports") or []]
@@ -415,6 +440,7 @@ class LocalCluster(Cluster):
                 self.kubelet.forget(name)
                 with local.lock:
                     local.removed = True
+                self.rotation.forget(name)
                 for process in local.processes:
                     self.supervisor.stop(process)
                 self.network.remove_pod(local.netns)

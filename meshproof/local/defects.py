@@ -3,7 +3,7 @@
 As Gateway API declares each feature once (its ``pkg/features``), each defect
 here names its summary and the behaviour flags it sets, per component of the
 reference mesh: ``sidecar`` (``SidecarBehaviour``), ``gateway``
-(``GatewayBehaviour``), ``control_plane``, ``database`` and ``injector``. The
+(``GatewayBehaviour``), ``control_plane``, ``ca`` (the mesh CA), ``agent`` (pilot-agent), ``database`` and ``injector``. The
 backend builds its behaviour from the merged flags of the defects switched on
 (``behaviour_of``); nothing outside this module compares defect names.
 
@@ -33,6 +33,20 @@ class ControlPlaneBehaviour:
 
 
 @dataclass(frozen=True)
+class CertificateAuthorityBehaviour:
+    #: workload certificates name the pod's own service account (otherwise the namespace's ``default``)
+    issues_pod_service_account: bool = True
+    #: workload certificates live a week instead of Istio's default 24 hours
+    week_long_certificates: bool = False
+
+
+@dataclass(frozen=True)
+class AgentBehaviour:
+    #: pilot-agent renews the workload certificate before it expires (meshproof.local.rotation)
+    renews_certificates: bool = True
+
+
+@dataclass(frozen=True)
 class DatabaseBehaviour:
     #: the external database refuses plaintext clients (MariaDB ``require_secure_transport``)
     require_secure_transport: bool = True
@@ -51,6 +65,8 @@ class MeshBehaviour:
     sidecar: SidecarBehaviour = SidecarBehaviour()
     gateway: GatewayBehaviour = GatewayBehaviour()
     control_plane: ControlPlaneBehaviour = ControlPlaneBehaviour()
+    ca: CertificateAuthorityBehaviour = CertificateAuthorityBehaviour()
+    agent: AgentBehaviour = AgentBehaviour()
     database: DatabaseBehaviour = DatabaseBehaviour()
     injector: InjectorBehaviour = InjectorBehaviour()
 
@@ -121,6 +137,16 @@ DEFECTS: dict[str, Defect] = {
         Defect("control-plane-root-authorization-local",
                "AuthorizationPolicies in the root namespace only apply to workloads of the root namespace",
                {"control_plane": {"root_authorization_mesh_wide": False}}),
+        Defect("ca-issues-default-service-account",
+               "the mesh CA names the namespace's default service account in every workload certificate",
+               {"ca": {"issues_pod_service_account": False}}),
+        Defect("ca-issues-week-long-certificates", "the mesh CA issues workload certificates valid for 7 days",
+               {"ca": {"week_long_certificates": True}}),
+        Defect("sidecar-negotiates-legacy-tls",
+               "sidecars originate and accept mTLS only as TLS 1.2 with a CBC/SHA-1 cipher suite",
+               {"sidecar": {"negotiates_legacy_tls": True}}),
+        Defect("agent-never-renews", "pilot-agent never renews the workload certificate, which expires in place",
+               {"agent": {"renews_certificates": False}}),
         Defect("database-does-not-require-tls", "the external database also accepts plaintext clients",
                {"database": {"require_secure_transport": False}}),
         Defect("injector-does-not-rewrite-probes",

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from ..pki import write_private
 from . import authz
 from .host import PROXY_UID
+from .legacy_tls import LEGACY_TLS_PARAMS, with_legacy_params
 from ..peerauthn import DISABLE, PERMISSIVE, STRICT
 
 T = "type.googleapis.com/"
@@ -84,6 +85,8 @@ class SidecarBehaviour:
     tcp_client_cert_not_requested: bool = False
     #: inbound RBAC filters match any peer where a policy names principals or namespaces
     rbac_ignores_principals: bool = False
+    #: sidecar mTLS, outbound and inbound, allows only TLS 1.2 with a CBC/SHA-1 suite (meshproof.local.legacy_tls)
+    negotiates_legacy_tls: bool = False
 
 
 #: where a proxy with ``certs_on_disk`` finds its workload certificate and key (in its own directory)
@@ -308,6 +311,9 @@ def upstream_mtls(files: ConfigFiles, destination: Destination) -> dict[str, Any
         "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
         sni=f"outbound_.{destination.port}_._.{destination.fqdn}",
         common_tls_context={
+            # Istio's ISTIO_MUTUAL clusters allow TLS 1.3 (Envoy's client default stops at 1.2): istio/istio
+            # pilot/pkg/networking/core cluster_tls tests, TlsMaximumProtocolVersion TLSv1_3
+            "tls_params": {"tls_minimum_protocol_version": "TLSv1_2", "tls_maximum_protocol_version": "TLSv1_3"},
             "alpn_protocols": ["istio"],
             "tls_certificate_sds_secret_configs": [sds(files, WORKLOAD_SECRET)],
             "combined_validation_context": {
@@ -384,6 +390,7 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
         "transport_socket": downstream_tls(
             files, require_client_certificate=not no_client_cert, validation=None if no_client_cert else ROOT_SECRET,
             accept_untrusted=behaviour.accept_any_client_cert,
+            extra={"tls_params": dict(LEGACY_TLS_PARAMS)} if behaviour.negotiates_legacy_tls else None,
             certificate_files=(files.path(DISK_CERT_CHAIN), files.path(DISK_KEY)) if behaviour.certs_on_disk else None,
         ),
         "filters": app_filters(True),
@@ -455,14 +462,19 @@ def sidecar_clusters(files: ConfigFiles, config: SidecarConfig) -> list[dict[str
     behaviour = config.behaviour
     for destination in config.destinations:
         plaintext = behaviour.no_mtls_origination or (behaviour.no_mtls_origination_for_tcp and destination.tcp)
-        clusters.append(outbound_cluster(files, destination, originate_mtls=not plaintext))
+        clusters.append(outbound_cluster(files, destination, originate_mtls=not plaintext,
+                                         legacy_tls=behaviour.negotiates_legacy_tls))
     return clusters
 
 
-def outbound_cluster(files: ConfigFiles, destination: Destination, *, originate_mtls: bool = True) -> dict[str, Any]:
+def outbound_cluster(files: ConfigFiles, destination: Destination, *, originate_mtls: bool = True,
+                     legacy_tls: bool = False) -> dict[str, Any]:
     """A Service port as a client proxy reaches it: mTLS with the proxy's identity wherever the server has a sidecar."""
     mtls = bool(destination.identities) and originate_mtls
-    return static_cluster(destination.cluster_name, destination.endpoints, upstream_mtls(files, destination) if mtls else None)
+    socket = upstream_mtls(files, destination) if mtls else None
+    if socket is not None and legacy_tls:
+        socket = with_legacy_params(socket)
+    return static_cluster(destination.cluster_name, destination.endpoints, socket)
 
 
 # ---------------------------------------------------------------- ingress gateway

@@ -33,9 +33,9 @@ if TYPE_CHECKING:
 ANY = None
 Fields = Mapping[str, Any] | None
 
-#: what the reference mesh offers that is not a kind: LocalCluster.start_external_database and
-#: LocalCluster.start_capture (tcpdump in a pod's network namespace)
-BACKEND_FEATURES = frozenset({"external-database", "wire-capture"})
+#: what the reference mesh offers that is not a kind: LocalCluster.start_external_database,
+#: LocalCluster.start_capture (tcpdump in a pod's network namespace) and short-lived workload certificates
+BACKEND_FEATURES = frozenset({"external-database", "wire-capture", "short-lived-certificates"})
 
 
 @dataclass(frozen=True)
