@@ -1,6 +1,8 @@
 """The conformance report and JUnit agree with pytest's own counts, with and without xdist."""
 import pytest
 
+from meshproof.capabilities import CAPABILITIES
+
 MIXED = """
     import pytest
     from helpers import *
