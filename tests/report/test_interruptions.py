@@ -107,7 +107,8 @@ def test_an_interrupted_run_is_never_conformant_nor_not_conformant(fake_suite, p
     assert report["exit_status"] == {"code": 2, "meaning": "interrupted"}
     assert "verdict: interrupted" in output
     if moment in CHECKS:  # the check that was cut short neither passed nor failed
-        assert [row["check"] for row in report["not_run"]] == [CHECKS[moment]]
+        # the check cut short, and any the run never reached, are listed as not run
+        assert CHECKS[moment] in [row["check"] for row in report["not_run"]]
         assert CHECKS[moment] not in [row["check"] for row in report["failed"]]
     assert report["evidence"] == runs[0].name
 
