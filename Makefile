@@ -23,7 +23,7 @@ conformance: bootstrap
 	@bash scripts/conformance.sh $(BACKEND_ARGS) $(ARGS)
 
 test: bootstrap
-	$(PYTEST) tests --reports-dir=reports/selftest -n 2 $(ARGS)
+	$(PYTEST) tests --reports-dir=reports/selftest -n 4 --dist worksteal $(ARGS)
 
 report:
 	bash scripts/build-report.sh

@@ -143,9 +143,9 @@ CASES: list[Case] = [
          "must consist of lower-case letters, digits and '-', and start and end with a letter or digit "
          "(an RFC 1123 label, as Kubernetes names are)"),
     case("--use-namespace bookinf=team-a", USAGE, "ERROR: --use-namespace 'bookinf=team-a': expected BASE=NAME with "
-         "BASE one of bookinfo, legacy, ingress, egress, egress-legacy, egress-db"),
+         "BASE one of bookinfo, legacy, mesh-peer, ingress, egress, egress-legacy, egress-db"),
     case("--use-namespace bookinfo=", USAGE, "ERROR: --use-namespace 'bookinfo=': expected BASE=NAME with "
-         "BASE one of bookinfo, legacy, ingress, egress, egress-legacy, egress-db"),
+         "BASE one of bookinfo, legacy, mesh-peer, ingress, egress, egress-legacy, egress-db"),
     case("--revision Bad!", USAGE, "ERROR: --revision 'Bad!': not a valid label value (at most 63 letters, digits, "
          "'-', '_' or '.', starting and ending with a letter or digit)"),
     # -- options that mean nothing to the chosen backend (case 10)
@@ -155,7 +155,7 @@ CASES: list[Case] = [
          "reference mesh (--backend local) has its own (drop it, or add --kube-context)"),
     case("--backend local --kube-context kind-x", USAGE, "ERROR: --kube-context applies to a cluster; the "
          "reference mesh (--backend local) has its own (drop it, or add --kube-context)"),
-    case("--mesh-defect nope", USAGE, "ERROR: unknown mesh defect nope; known: control-plane-" + MORE),
+    case("--mesh-defect nope", USAGE, "ERROR: unknown mesh defect nope; known: agent-never-renews, " + MORE),
     case("--kube-context kind-x --mesh-defect sidecar-ignores-strict", USAGE,
          "ERROR: --mesh-defect applies to the reference mesh only (--backend local)"),
     case("--kube-context kind-x --mesh-profile istio", USAGE,

@@ -30,8 +30,9 @@ def test_a_revision_based_mesh_injects_namespaces_labelled_with_its_revision(tmp
     """--revision makes the run label its namespaces istio.io/rev=<rev> (as ASM and the AKS add-on want)."""
     from tests.suite_runner import run_suite
 
-    run = run_suite("strict-mtls", tmp_path, extra=["--revision", "asm-1-24", "-k", "legacy_client_is_reset or xfcc or "
-                                                    "mutual_tls_with_the_client_identity"])
+    run = run_suite("strict-mtls", tmp_path, extra=[
+        "--revision", "asm-1-24", "-k", "test_legacy_client_is_reset_under_strict_and_served_again_when_permissive or "
+                                        "test_in_mesh_traffic_is_mutual_tls_with_the_client_identity"])
     assert run.exit_code == 0, run.output
     assert run.passed == {"test_legacy_client_is_reset_under_strict_and_served_again_when_permissive",
                           "test_in_mesh_traffic_is_mutual_tls_with_the_client_identity"}

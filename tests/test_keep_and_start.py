@@ -11,11 +11,10 @@ from meshproof.local import host
 from meshproof.local.backend import LocalCluster
 from meshproof.run import RUN_ID_ENV
 from tests.suite_runner import run_pytest
-from tests.test_cleanup import leftovers
+from tests.test_cleanup import NOTHING_LEFT as NOTHING
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the reference mesh needs root")
 
-NOTHING = {"netns": [], "processes": [], "etc": [], "tmp": []}
 #: the quickest check that needs the mesh: the proxy container's own client is rejected under STRICT
 QUICK = "test_proxy_container_without_client_certificate_is_rejected"
 
@@ -26,7 +25,7 @@ def _run(run_id: str, tmp_path, *options: str):
 
 
 def _assert_kept_and_swept(run_id: str, said: str) -> None:
-    kept = leftovers(run_id)
+    kept = host.leftovers(run_id)
     try:
         line = next((line for line in said.splitlines() if line.startswith(f"meshproof: kept run {run_id} ")), said)
         assert f"python -m meshproof.sweep --only {run_id}" in line
@@ -34,7 +33,7 @@ def _assert_kept_and_swept(run_id: str, said: str) -> None:
         assert all(name in line for name in kept["netns"]), line
     finally:
         host.sweep(run_id)  # what `python -m meshproof.sweep --only <run id>` calls, for this run only
-    assert leftovers(run_id) == NOTHING
+    assert host.leftovers(run_id) == NOTHING
 
 
 def test_no_cleanup_keeps_the_mesh_says_what_and_how_to_remove_it(tmp_path):
@@ -52,7 +51,7 @@ def test_keep_on_failure_keeps_a_failed_run_only(tmp_path):
     passed = _run(passed_id, tmp_path / "passed", "--keep-on-failure")
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "meshproof: kept run" not in passed.stdout
-    assert leftovers(passed_id) == NOTHING
+    assert host.leftovers(passed_id) == NOTHING
 
 
 def test_a_mesh_that_fails_while_starting_removes_what_it_made(monkeypatch):
@@ -61,14 +60,14 @@ def test_a_mesh_that_fails_while_starting_removes_what_it_made(monkeypatch):
     made = {}
 
     def gateway_fails(self):
-        made.update(leftovers(run_id))
+        made.update(host.leftovers(run_id))
         raise MeshproofError("the gateway could not start")
 
     monkeypatch.setattr(LocalCluster, "_start_gateway", gateway_fails)
     with pytest.raises(MeshproofError, match="the gateway could not start"):
         LocalCluster(run_id).start()
     assert made["netns"] and made["tmp"], "the failure came after the mesh had made its first things"
-    assert leftovers(run_id) == NOTHING
+    assert host.leftovers(run_id) == NOTHING
 
 
 def test_a_start_that_cannot_write_its_files_is_one_infrastructure_line(monkeypatch):
@@ -80,4 +79,4 @@ def test_a_start_that_cannot_write_its_files_is_one_infrastructure_line(monkeypa
     monkeypatch.setattr(LocalCluster, "_start_gateway", disk_full)
     with pytest.raises(MeshproofError, match=r"could not start under .* \(TMPDIR\): No space left on device$"):
         LocalCluster(run_id).start()
-    assert leftovers(run_id) == NOTHING
+    assert host.leftovers(run_id) == NOTHING
