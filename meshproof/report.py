@@ -138,7 +138,7 @@ EXIT_MEANINGS = {
     2: "interrupted",
     3: "usage or infrastructure error",
     4: "pytest usage error",
-    5: "no checks selected",
+    5: "no checks selected or none could run",
 }
 
 

@@ -55,14 +55,16 @@ class Verdict:
     """What a run concluded, and the exit code that says it (the table in docs/report.md)."""
 
     name: str
-    exit_code: int | None  # None: keep pytest's own (0 when everything was skipped, 5 when nothing was selected)
+    exit_code: int
 
 
 CONFORMANT = Verdict("conformant", 0)
 NOT_CONFORMANT_VERDICT = Verdict("not conformant", 1)
 INTERRUPTED = Verdict("interrupted", 2)
 INFRASTRUCTURE_ERROR = Verdict("infrastructure error", 3)
-NO_CHECKS_RUN = Verdict("no checks run", None)
+#: nothing could be checked: no check selected, or every selected one skipped (e.g. not supported on this mesh);
+#: pytest's own "no tests collected" code, so that a run which proved nothing never exits 0
+NO_CHECKS_RUN = Verdict("no checks run", 5)
 
 #: pytest's exit status for a session ended by Ctrl-C, and the one ``pytest.exit`` gets for a usage
 #: or infrastructure error (fixtures/mesh.py)

@@ -140,7 +140,7 @@ def test_report_is_written_when_nothing_is_selected(fake_suite):
     assert report["verdict"] == "no checks run"
     assert run.result.parseoutcomes() == {"deselected": 1}
     assert report["statistics"]["deselected"] == 1
-    assert report["exit_status"]["meaning"] == "no checks selected"
+    assert report["exit_status"]["meaning"] == "no checks selected or none could run"
     assert {p["core"]["result"] for p in report["profiles"]} == {"not-run"}
 
 
@@ -165,3 +165,43 @@ def test_terminal_ends_with_a_capability_table(fake_suite):
         r"egress-tls\s+failure\s+0\s+2\s+0\s+0\s+0",
         r"verdict: not conformant",
     ])
+
+
+def test_a_mesh_that_supports_no_selected_check_exits_5_before_deploying_the_scene(fake_suite, tmp_path):
+    """Issue 12 item 11 (ambient under -m strict-mtls): support is decided before the scene is deployed
+    (fixtures/features.py decides in pytest_runtest_setup), and a run that could check nothing says so
+    with its own exit code instead of 0."""
+    deployed = tmp_path / "deployed"
+    run = fake_suite(f"""
+        import pytest
+        from helpers import *
+
+        @pytest.fixture(scope="session")
+        def bookinfo():
+            open({str(deployed)!r}, "w").close()  # what deploying the scene would do
+
+        @strict
+        @pytest.mark.requires("port-level-mtls")
+        def test_one(bookinfo):
+            pass
+
+        @strict
+        @pytest.mark.requires("probe-rewrite")
+        def test_two(bookinfo):
+            pass
+        """, "-p", "fixtures.features", conftest="""
+        from fixtures.mesh import CLUSTER_KEY
+
+        class _Mesh:
+            def mesh(self):
+                return MeshInfo("ambient", "1.24.2", "kind", features=frozenset({"peer-authentication"}))
+
+        def pytest_sessionstart(session):  # the session's mesh, as fixtures/mesh.py connects it
+            session.config.stash[CLUSTER_KEY] = _Mesh()
+        """)
+    assert run.result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, run.result.stdout.str()
+    assert not deployed.exists(), "the scene was deployed for checks the mesh cannot run"
+    report = run.conformance
+    assert report["verdict"] == "no checks run"
+    assert report["exit_status"] == {"code": 5, "meaning": "no checks selected or none could run"}
+    assert report["statistics"]["not_supported"] == 2
