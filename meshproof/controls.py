@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from .capabilities import CONTROLS, controls_of
+from .verdict import NOT_CONFORMANT_KIND, failure_kind
 
 #: a control's status from its checks' outcomes (meshproof.report's names): a failed check fails it; else an
 #: errored one (suite or infrastructure error) leaves it "error", never "failed"; else a passed one evidences
@@ -19,6 +20,17 @@ PASSING = frozenset({"passed", "xpassed"})
 
 def _field(check: Any, name: str) -> str:
     return str(check[name] if isinstance(check, Mapping) else getattr(check, name))
+
+
+def _outcome(check: Any) -> str:
+    """A check's outcome for the controls it evidences: a failure counts as "failed" only when the check saw
+    the mesh break a rule; a failure of the suite's machinery proved nothing and is an "error"
+    (meshproof.verdict.failure_kind)."""
+    outcome = _field(check, "outcome")
+    reason = check.get("reason", "") if isinstance(check, Mapping) else getattr(check, "reason", "")
+    if outcome == FAILED and failure_kind(str(reason)) != NOT_CONFORMANT_KIND:
+        return ERROR
+    return outcome
 
 
 def control_status(outcomes: Iterable[str]) -> str:
@@ -44,7 +56,7 @@ def controls_section(checks: Iterable[Any]) -> list[dict[str, Any]]:
     for check in checks:
         nodeid = _field(check, "nodeid")
         for key in controls_of(nodeid):
-            by_control[key].append({"check": nodeid, "outcome": _field(check, "outcome")})
+            by_control[key].append({"check": nodeid, "outcome": _outcome(check)})
     return [
         {"framework": control.framework, "control": control.identifier, "title": control.title,
          "status": control_status(c["outcome"] for c in by_control[key]), "checks": by_control[key]}

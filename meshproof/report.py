@@ -20,7 +20,7 @@ from .capabilities import CAPABILITIES
 from .check import NOT_CONFORMANT
 from .controls import controls_section
 from .redact import REDACTED, redact_command, scrub, scrub_tree  # noqa: F401 (scrub is used through report)
-from .verdict import NOT_CONFORMANT_KIND, SUITE_ERROR_KIND, failure_kind, run_verdict
+from .verdict import failure_kind, run_verdict
 
 # ---------------------------------------------------------------------------
 # Checks and their classification (the kinds are decided in meshproof.verdict).

@@ -21,6 +21,7 @@ from .meshconfig import read_mesh_config
 from .profiles import detect
 from .resources import by_api_version
 from .survey import take_snapshot
+from .lease import live_runs
 from .sweep import sweep_all
 
 __all__ = ["KubeCluster", "connect", "sweep", "sweep_remembered"]
@@ -72,19 +73,30 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
     return mesh.start()
 
 
-def sweep(context: str | None, kubeconfig: str | None, run_id: str | None = None) -> list[str]:
-    """Delete what meshproof created for ``run_id``, or for every run that is no longer alive; returns what was done."""
+def _swept(context: str | None, kubeconfig: str | None, run_id: str | None) -> tuple[list[str], set[str]]:
+    """What sweeping the cluster did, and the runs still alive on it (their Leases held)."""
     api = api_client(context, kubeconfig)
     preflight.check_reachable(api)
-    return sweep_all(_dynamic(api), run_id=run_id)
+    dyn = _dynamic(api)
+    return sweep_all(dyn, run_id=run_id), (set() if run_id else live_runs(dyn))
+
+
+def sweep(context: str | None, kubeconfig: str | None, run_id: str | None = None) -> list[str]:
+    """Delete what meshproof created for ``run_id``, or for every run that is no longer alive; returns what was done."""
+    return _swept(context, kubeconfig, run_id)[0]
 
 
 def sweep_remembered() -> list[str]:
-    """``make clean`` with no cluster named: sweep each cluster an earlier run recorded (meshproof.kube.targets)."""
+    """``make clean`` with no cluster named: sweep each cluster an earlier run recorded (meshproof.kube.targets).
+
+    The records of runs still alive there are kept, so a later ``make clean`` finds the cluster again
+    once they are over.
+    """
     done: list[str] = []
     for target in targets.remembered():
-        done += [f"{item} ({target.describe()})" for item in sweep(target.context, target.kubeconfig)]
-        targets.forget_cluster(target)
+        swept, alive = _swept(target.context, target.kubeconfig, None)
+        done += [f"{item} ({target.describe()})" for item in swept]
+        targets.forget_cluster(target, keep=alive)
     return done
 
 

@@ -137,6 +137,8 @@ class KubeCluster(Cluster):
         if not refs:
             return
         resource = by_api_version(self.dyn, refs[0].api_version, kind)
+        # the object as the run applied it: only a policy without a selector is mesh-wide
+        applied = self.ledger.get(refs[0]) or {}
         delete_and_wait(resource, name, namespace if resource.namespaced else None, timeout=timeout)
         for ref in refs:
             self.ledger.forget(ref)
@@ -144,8 +146,7 @@ class KubeCluster(Cluster):
             if self.ledger.get(mirror) is not None:
                 delete_and_wait(resource, mirror.name, mirror.namespace, timeout=timeout)
                 self.ledger.forget(mirror)
-        if is_mesh_wide({"apiVersion": refs[0].api_version, "kind": kind,
-                         "metadata": {"namespace": namespace or ""}}, self.platform.mesh.root_namespace):
+        if is_mesh_wide(applied, self.platform.mesh.root_namespace):
             self._restore_saved()
         self._release_shared_state_if_unused()
 
@@ -309,8 +310,14 @@ class KubeCluster(Cluster):
         self._closed = True
         for forward in self._forwards.values():
             forward.close()
-        if self.keep:
-            self.run_lease.release()
+        if self.keep:  # the run's own objects stay; the user's saved policy and the shared state do not wait for it
+            try:
+                failures = self.guard.restore()
+            finally:
+                self.shared_state.release()
+                self.run_lease.release()
+            if failures:
+                raise MeshproofError(f"{failures[0]}" + (f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""))
             return
         try:
             failures = tear_down(self.dyn, self.ledger, timeout=self.timeouts.delete).failures

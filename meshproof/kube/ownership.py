@@ -135,14 +135,19 @@ class Guard:
                       "data": {SAVED_KEY: json.dumps(original, sort_keys=True)}}
         mark_created(config_map)
         maps = by_api_version(self.dyn, "v1", "ConfigMap")
+        maps.create(body=config_map, namespace=holder[0])
+        self.saved.append(Saved(original, holder))
         try:
-            maps.create(body=config_map, namespace=holder[0])
-            self.saved.append(Saved(original, holder))
             by_api_version(self.dyn, *PEER_AUTHENTICATION).delete(
                 name=name(policy), namespace=self.root,
                 body={"preconditions": {"resourceVersion": (policy.get("metadata") or {}).get("resourceVersion")}})
-        except ConflictError as exc:
-            raise MeshproofError(f"PeerAuthentication {self.root}/{name(policy)} changed while meshproof saved it "
+        except DynamicApiError as exc:  # the user's policy is still in place: nothing to restore, drop the copy
+            self.saved.pop()
+            maps.delete(name=holder[1], namespace=holder[0])
+            if isinstance(exc, ConflictError):
+                raise MeshproofError(f"PeerAuthentication {self.root}/{name(policy)} changed while meshproof saved "
+                                     f"it ({one_line(exc)}); it was left in place") from None
+            raise MeshproofError(f"PeerAuthentication {self.root}/{name(policy)} could not be set aside "
                                  f"({one_line(exc)}); it was left in place") from None
 
     def restore(self) -> list[str]:

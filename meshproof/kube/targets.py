@@ -12,6 +12,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,17 @@ def remembered() -> list[Target]:
     return list(found.values())
 
 
-def forget_cluster(target: Target) -> None:
-    """Drop the records of every run that used ``target``'s cluster (after a successful sweep of it)."""
+def forget_cluster(target: Target, keep: Iterable[str] = ()) -> None:
+    """Drop the records of every run that used ``target``'s cluster (after a successful sweep of it), but
+    those of the runs in ``keep`` (still alive there)."""
+    keep = set(keep)
     for path in state_dir().glob("*.json") if state_dir().is_dir() else ():
         try:
             doc = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if (doc.get("context"), doc.get("kubeconfig")) == (target.context, target.kubeconfig):
+        if (doc.get("context"), doc.get("kubeconfig")) == (target.context, target.kubeconfig) \
+                and doc.get("run_id", path.stem) not in keep:
             path.unlink(missing_ok=True)
 
 

@@ -328,10 +328,7 @@ class LocalCluster(Cluster):
         namespace, pod_name = request.owner[0], request.name
         meta, pod_spec = request.template.get("metadata") or {}, request.template.get("spec") or {}
         containers = request.containers()
-        if len(pod_name) > host.POD_NAME_MAX:  # its sockets' paths would not fit (host.LONGEST_SOCKET)
-            raise ConfigError(f"{request.owner[1]} {namespace}/{request.owner[2]}: the reference mesh takes pod names "
-                              f"of at most {host.POD_NAME_MAX} characters ({pod_name} is longer)")
-        ttl = secret_ttl(meta.get("annotations"))  # a malformed proxy.istio.io/config is refused before anything starts
+        ttl = secret_ttl(meta.get("annotations"))  # checked at admission (meshproof.local.workloads.validate_workload)
         netns, ip = self.network.add_pod()
         directory = self.directory / "pods" / pod_name
         directory.mkdir(parents=True)

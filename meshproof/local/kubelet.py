@@ -178,8 +178,19 @@ class Kubelet:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def _restart(self, watched: _Pod, container: str) -> None:
-        """Restart ``container`` and start its probes over."""
-        watched.restart(container)
+        """Restart ``container`` and start its probes over.
+
+        A restart that fails (a mounted Secret deleted meanwhile) is the container's failure, recorded
+        in its probe state: it must not end this thread, whose children are the restarted containers.
+        """
+        try:
+            watched.restart(container)
+        except Exception as exc:  # noqa: BLE001 - shown by describe(), as kubectl shows a failed start
+            with self._lock:
+                for state in watched.states:
+                    if state.probe.container == container:
+                        state.last = f"restart failed: {type(exc).__name__}: {exc}"
+            return
         with self._lock:
             for state in watched.states:
                 if state.probe.container == container:

@@ -97,8 +97,12 @@ class Rotation:
                 try:
                     lifetime = renew()
                 except OSError:  # the pod is being removed; its entry goes with it
-                    self.forget(pod)
-                    continue
+                    lifetime = None
                 with self._lock:
-                    if pod in self._due:
-                        self._due[pod] = (time.monotonic() + renewal_delay(lifetime), renew)
+                    # only this renewal's own entry: a pod of the same name (a StatefulSet's web-0 created
+                    # again) has an entry of its own by now
+                    if self._due.get(pod, (0, None))[1] is renew:
+                        if lifetime is None:
+                            del self._due[pod]
+                        else:
+                            self._due[pod] = (time.monotonic() + renewal_delay(lifetime), renew)

@@ -55,10 +55,6 @@ def validate_service(service: Mapping[str, Any]) -> None:
             raise ConfigError(f"{where(service)}: port {port.get('port')} has unknown protocol {port.get('protocol')!r}")
 
 
-def is_headless(service: Mapping[str, Any]) -> bool:
-    return (service.get("spec") or {}).get("clusterIP") == HEADLESS
-
-
 def cluster_ip(service: Mapping[str, Any]) -> str | None:
     """The Service's virtual IP; None for a headless Service."""
     address = (service.get("spec") or {}).get("clusterIP")

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..errors import ConfigError
+from .host import POD_NAME_MAX
 from .probes import probes
+from .rotation import secret_ttl
 
 #: the kinds that make pods, in the kind table's terms
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Pod")
@@ -65,9 +67,18 @@ def needs_new_pods(workload: Mapping[str, Any], previous: Mapping[str, Any] | No
 
 
 def validate_workload(workload: Mapping[str, Any]) -> None:
-    """Refuse, in one line, a pod template without containers or with probes the kubelet stand-in cannot run."""
-    for request in pod_requests(workload)[:1]:
+    """Refuse, in one line and before anything is stored, what the reference mesh could not start: a pod
+    template without containers or with probes the kubelet stand-in cannot run, a malformed
+    ``proxy.istio.io/config``, a pod name too long for its sockets' paths (meshproof.local.host)."""
+    requests = pod_requests(workload)
+    for request in requests[:1]:
         probes(request.containers())
+        secret_ttl((request.template.get("metadata") or {}).get("annotations"))
+    longest = max((request.name for request in requests), key=len, default="")
+    if len(longest) > POD_NAME_MAX:
+        namespace, kind, name = requests[0].owner
+        raise ConfigError(f"{kind} {namespace}/{name}: the reference mesh takes pod names of at most "
+                          f"{POD_NAME_MAX} characters ({longest} is longer)")
 
 
 def pod_requests(workload: Mapping[str, Any]) -> list[PodRequest]:

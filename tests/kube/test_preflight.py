@@ -138,8 +138,26 @@ def test_make_clean_finds_the_cluster_a_killed_run_used(tmp_path, monkeypatch):
     config = kubeconfig(tmp_path / "ci-kubeconfig", f"https://127.0.0.1:{closed_port()}")
     targets.remember(targets.Target("dead01", None, str(config)))
     swept = []
-    monkeypatch.setattr("meshproof.kube.sweep", lambda context, path, run_id=None: swept.append((context, path)) or ["x"])
+    monkeypatch.setattr("meshproof.kube._swept",
+                        lambda context, path, run_id=None: (swept.append((context, path)) or ["x"], set()))
     monkeypatch.setattr(clean, "_local", lambda only, force: ([], []))  # the reference mesh's sweep is not under test here
     assert clean.main([]) == 0
     assert swept == [(None, str(config))]
     assert targets.remembered() == []
+
+
+def test_make_clean_keeps_the_record_of_a_run_still_alive_on_the_cluster(tmp_path, monkeypatch):
+    """A live run skipped by the sweep keeps its record, so a later `make clean` still finds its cluster."""
+    from meshproof import kube
+    from meshproof.kube import targets
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # this test's records only
+    config = str(kubeconfig(tmp_path / "ci-kubeconfig", f"https://127.0.0.1:{closed_port()}"))
+    targets.remember(targets.Target("dead02", None, config))
+    targets.remember(targets.Target("live02", None, config))
+    monkeypatch.setattr("meshproof.kube._swept", lambda context, path, run_id=None: (["x"], {"live02"}))
+    try:
+        assert kube.sweep_remembered() == [f"x ({targets.Target('dead02', None, config).describe()})"]
+        assert [t.run_id for t in targets.remembered()] == ["live02"]
+    finally:
+        targets.forget("live02")

@@ -53,7 +53,8 @@ class Check:
 def test_the_section_lists_each_control_with_its_checks_and_status():
     identity = "suites/test_tls_posture.py::test_every_workload_holds_the_spiffe_identity_of_its_service_account_from_the_mesh_root"
     rotation = "suites/test_tls_posture.py::test_workload_certificate_is_renewed_before_expiry_without_a_failed_request"
-    section = controls_section([Check(identity, "passed"), {"nodeid": rotation, "outcome": "failed"}])
+    section = controls_section([Check(identity, "passed"),
+                                {"nodeid": rotation, "outcome": "failed", "reason": "NOT CONFORMANT: serial unchanged"}])
     by_control = {(entry["framework"], entry["control"]): entry for entry in section}
     assert len(section) == len(CONTROLS)
     ia9 = by_control[("NIST SP 800-53 rev. 5", "IA-9")]
@@ -63,3 +64,13 @@ def test_the_section_lists_each_control_with_its_checks_and_status():
     assert by_control[("PCI DSS v4.0", "1.3.2")] == {
         "framework": "PCI DSS v4.0", "control": "1.3.2", "title": CONTROLS["PCI DSS v4.0 1.3.2"].title,
         "status": "not evidenced", "checks": []}
+
+
+def test_a_check_failed_by_the_suites_own_machinery_marks_its_controls_error_never_failed():
+    """A failure that proved nothing (meshproof.verdict: not a NOT CONFORMANT assertion) is no evidence against
+    a control: an auditor must not read "failed" where the suite, not the mesh, broke."""
+    rotation = "suites/test_tls_posture.py::test_workload_certificate_is_renewed_before_expiry_without_a_failed_request"
+    broken = {"nodeid": rotation, "outcome": "failed",
+              "reason": "InfrastructureError: infrastructure error: reference mesh process 'pilot-agent' exited"}
+    sc12 = {(e["framework"], e["control"]): e for e in controls_section([broken])}[("NIST SP 800-53 rev. 5", "SC-12")]
+    assert sc12["status"] == "error" and sc12["checks"] == [{"check": rotation, "outcome": "error"}]
