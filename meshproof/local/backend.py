@@ -77,12 +77,14 @@ class LocalPod:
         return marker not in self.ready_files or marker.exists()
 
     def ready(self) -> bool:
-        with self.lock:
-            return (
-                all(p.alive() for p in self.processes)
-                and all(f.exists() for f in self.ready_files)
-                and (self.sidecar is None or self.sidecar.ready())
-            )
+        """Without the pod's lock: a container the kubelet is restarting (lock held for the old process's
+        grace period) is simply not ready, and a check polling readiness must never wait on a restart."""
+        processes, ready_files = list(self.processes), list(self.ready_files)
+        return (
+            all(p.alive() for p in processes)
+            and all(f.exists() for f in ready_files)
+            and (self.sidecar is None or self.sidecar.ready())
+        )
 
     def exited(self) -> Process | None:
         """A process of the pod that ended by itself (not one the kubelet is restarting)."""
