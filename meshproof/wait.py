@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from . import observe
 from .outcome import Outcome
@@ -154,4 +154,13 @@ def consistently(what: str, probe: Callable[[], ProbeResult], expected: Outcome 
             return wait.finish(False)
         if attempt.elapsed >= span:
             return wait.finish(True)
+        time.sleep(timeouts.poll_interval)
+
+
+def polls(timeouts: Timeouts, within: float) -> Iterator[float]:
+    """The attempts of a poll a check drives itself (several probes per attempt): yields the seconds since the
+    first attempt, paced by ``timeouts.poll_interval``, until ``within`` seconds have passed."""
+    start = time.monotonic()
+    while (elapsed := time.monotonic() - start) < within:
+        yield elapsed
         time.sleep(timeouts.poll_interval)

@@ -10,7 +10,6 @@ serial and validity, with what held and what did not.
 from __future__ import annotations
 
 import datetime as dt
-import time
 
 import allure
 import pytest
@@ -23,6 +22,7 @@ from meshproof.outcome import OK, RESET
 from meshproof.peerauthn import STRICT
 from meshproof.pki import CLOCK_SKEW_GRACE, spiffe_id
 from meshproof.policies import peer_authentication
+from meshproof.wait import polls
 from meshproof.posture import (CHAIN, IDENTITY, KEY, LIFETIME, SECRETS_PATH, Finding, ProxyIdentity, describe, findings,
                                lifetime, renewal_after, short_ttl_annotation)
 from meshproof.negotiated import STATS_PATH, Negotiated, handshake_counters
@@ -109,9 +109,10 @@ def test_workload_certificate_is_renewed_before_expiry_without_a_failed_request(
     check.fact(f"the mesh CA issued the {SHORT_TTL}s the agent asked for",
                lifetime(current) <= dt.timedelta(seconds=SHORT_TTL) + CLOCK_SKEW_GRACE,
                f"serial {current.serial_number:x} lives {lifetime(current)}")
-    deadline = time.monotonic() + (RENEWALS + 1) * SHORT_TTL + timeouts.policy
     sent, failures, renewals = 0, [], []
-    while len(renewals) < RENEWALS and time.monotonic() < deadline:
+    for _ in polls(timeouts, within=(RENEWALS + 1) * SHORT_TTL + timeouts.policy):
+        if len(renewals) >= RENEWALS:
+            break
         result = request()
         sent += 1
         if not OK(200).matches(result.outcome):
@@ -125,7 +126,6 @@ def test_workload_certificate_is_renewed_before_expiry_without_a_failed_request(
                 pass
             renewals.append(in_time)
             current = seen
-        time.sleep(timeouts.poll_interval)
     with allure.step(f"{len(renewals)} serial changes; requests sent {sent}, failed {len(failures)}"):
         pass
     check.fact(f"the workload certificate was renewed {RENEWALS} times", len(renewals) >= RENEWALS,
