@@ -41,7 +41,7 @@ from .sidecar import Sidecar
 from .workloads import WORKLOAD_KINDS, PodRequest, needs_new_pods, owner_of, pod_requests
 from .access_log import accepted_connections
 from .capture import LocalCapture
-from .envoy_config import INBOUND_ACCESS_LOG
+from .envoy.pieces import INBOUND_ACCESS_LOG
 from ..evidence import AcceptedConnection
 
 WEEK = datetime.timedelta(days=7)
