@@ -87,6 +87,8 @@ FEATURES: dict[str, Feature] = {
         Feature("gateway-credential-sds", "Gateway credentialName Secrets delivered by SDS"),
         Feature("egress-registry-only", "outboundTrafficPolicy REGISTRY_ONLY and ServiceEntry"),
         Feature("external-database", "a TLS-only MySQL-compatible database outside the mesh"),
+        Feature("destination-rule", "DestinationRule trafficPolicy tls (ISTIO_MUTUAL, DISABLE, subjectAltNames, "
+                "portLevelSettings, exportTo) on client sidecars"),
         Feature("authorization-policy", "AuthorizationPolicy ALLOW and DENY on sidecars, matching mTLS principals"),
         Feature(SHORT_LIVED_CERTIFICATES, "the mesh CA signs workload certificates of tens of seconds when a pod's "
                 "agent asks (proxyMetadata SECRET_TTL), so renewals happen within a run"),

@@ -27,6 +27,11 @@ READY_KIND = "READY"
 FORBIDDEN_KIND = "FORBIDDEN"
 RBAC_DENIED_BODY = "RBAC: access denied"
 NOT_READY_KIND = "NOT_READY"
+#: the client's own sidecar could not get an answer from the upstream (refused, reset, failed mTLS) and answered
+#: HTTP 503 itself, with Envoy's body ``upstream connect error or disconnect/reset before headers. [retried and the
+#: latest ]reset reason: <reason>`` (envoy source/common/router/router.cc); any other 503 is the app's, OK(503)
+UPSTREAM_FAILED_KIND = "UPSTREAM_FAILED"
+UPSTREAM_FAILED_BODY = "upstream connect error or disconnect/reset before headers"
 
 # TLS rejection reasons
 CERTIFICATE_REQUIRED = "certificate required"
@@ -78,6 +83,8 @@ TIMEOUT = Outcome(TIMEOUT_KIND)
 DNS_FAILURE = Outcome(DNS_KIND)
 HANDSHAKE_DROPPED = Outcome(HANDSHAKE_DROPPED_KIND)
 FORBIDDEN = Outcome(FORBIDDEN_KIND, status=403)
+#: the client sidecar's own 503 for an upstream it could not reach; ``reason`` is Envoy's reset reason
+UPSTREAM_FAILED = Outcome(UPSTREAM_FAILED_KIND, status=503)
 #: a pod's readiness: the kubelet's probes are the client, the backend reports their verdict
 READY = Outcome(READY_KIND)
 NOT_READY = Outcome(NOT_READY_KIND)
@@ -129,7 +136,8 @@ _CURL_RECV_SEND = {52, 55, 56, 16}
 def classify_curl(exit_code: int, stderr: str, http_status: int | None, body: str = "") -> Outcome:
     """Classify one curl run (``-sS -w '%{http_code}'``) from its exit code, message and response body.
 
-    A 403 whose body is Envoy's RBAC denial is ``FORBIDDEN``, any other status ``OK(status)``.
+    A 403 whose body is Envoy's RBAC denial is ``FORBIDDEN``, a proxy's 503 without upstream answer
+    ``UPSTREAM_FAILED``, any other status ``OK(status)`` (:func:`classify_http`).
 
     A failed handshake (exit 35) is ``TLS_REJECTED(reason)`` only when curl
     names the alert it received; a reset during the handshake is ``RESET`` and
@@ -161,9 +169,14 @@ def classify_curl(exit_code: int, stderr: str, http_status: int | None, body: st
 
 
 def classify_http(status: int, body: str) -> Outcome:
-    """An HTTP answer: ``FORBIDDEN`` for the RBAC filter's 403, else ``OK(status)``."""
-    if status == 403 and body.strip() == RBAC_DENIED_BODY:
+    """An HTTP answer: ``FORBIDDEN`` for the RBAC filter's 403, ``UPSTREAM_FAILED(reset reason)`` for a proxy's
+    503 without upstream answer, else ``OK(status)``."""
+    text = body.strip()
+    if status == 403 and text == RBAC_DENIED_BODY:
         return FORBIDDEN
+    if status == 503 and text.startswith(UPSTREAM_FAILED_BODY):
+        reason = text.partition("reset reason: ")[2].split(",")[0].strip()
+        return Outcome(UPSTREAM_FAILED_KIND, status=503, reason=reason or None)
     return OK(status)
 
 

@@ -44,3 +44,24 @@ def authorization_policy(namespace: str, name: str, *, action: str | None = None
 def from_sources(**source: list[str]) -> dict:
     """One rule whose only ``from`` entry is ``source`` (principals=[...], notPrincipals=[...], namespaces=[...])."""
     return {"from": [{"source": {key: list(values) for key, values in source.items()}}]}
+
+
+def destination_rule(namespace: str, name: str, host: str, mode: str | None = None, *,
+                     subject_alt_names: list[str] | None = None, port_modes: Mapping[int, str] | None = None,
+                     export_to: list[str] | None = None) -> dict:
+    """A DestinationRule setting client-side TLS for ``host``: ``mode`` (ISTIO_MUTUAL, DISABLE) host-wide,
+    ``port_modes`` per Service port (``trafficPolicy.portLevelSettings``); ``export_to`` None leaves it visible
+    to every namespace."""
+    policy: dict = {}
+    if mode:
+        policy["tls"] = {"mode": mode}
+        if subject_alt_names is not None:
+            policy["tls"]["subjectAltNames"] = list(subject_alt_names)
+    if port_modes:
+        policy["portLevelSettings"] = [{"port": {"number": int(port)}, "tls": {"mode": m}}
+                                       for port, m in port_modes.items()]
+    spec: dict = {"host": host, "trafficPolicy": policy}
+    if export_to is not None:
+        spec["exportTo"] = list(export_to)
+    return {"apiVersion": NETWORKING_API, "kind": "DestinationRule",
+            "metadata": {"name": name, "namespace": namespace}, "spec": spec}

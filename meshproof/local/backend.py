@@ -131,6 +131,7 @@ class LocalCluster(Cluster):
             mesh_policy_wins=self.behaviour.control_plane.mesh_policy_wins,
             authorization=self.behaviour.control_plane.translates_authorization,
             root_authorization=self.behaviour.control_plane.root_authorization_mesh_wide,
+            translates_destination_rules=self.behaviour.control_plane.translates_destination_rules,
         )
         self.owner: owners.Owner | None = None
         self.directory: Path | None = None
@@ -464,7 +465,7 @@ class LocalCluster(Cluster):
                 rewritten += local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
         self.last_push = (rewritten, sum(local.sidecar is not None for local in self.pods.values()))
         if self.gateway is not None:  # Gateway, VirtualService, Secret and Service changes
-            self.gateway.reconcile(self.store, destinations)
+            self.gateway.reconcile(self.store, self.control.destinations_for(self.gateway.view.namespace, destinations))
 
     # ------------------------------------------------------------ contract
 

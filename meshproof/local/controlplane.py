@@ -2,8 +2,8 @@
 
 This module composes; each kind is translated where its row in
 :data:`meshproof.local.kinds.KINDS` says (``translated_by``): PeerAuthentication
-in :mod:`meshproof.peerauthn`, AuthorizationPolicy in :mod:`.authz`, Sidecar and
-ServiceEntry in :mod:`.outbound_policy`, Service in :mod:`.services`, Gateway and
+in :mod:`meshproof.peerauthn`, AuthorizationPolicy in :mod:`.authz`, DestinationRule in
+:mod:`.destination_rules`, Sidecar and ServiceEntry in :mod:`.outbound_policy`, Service in :mod:`.services`, Gateway and
 VirtualService in :mod:`.gateway_control`.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 from ..errors import ConfigError
 from ..meshconfig import MeshConfig, from_configmap
 from ..pki import spiffe_id
-from . import authz, outbound_policy
+from . import authz, destination_rules, outbound_policy
 from .envoy.model import Destination, InboundPort, SidecarBehaviour, SidecarConfig
 from .objects import Store
 from .podview import PodView
@@ -30,7 +30,8 @@ def _is_http(port: Mapping[str, Any]) -> bool:
 class ControlPlane:
     def __init__(self, store: Store, *, mesh_configmap: tuple[str, str], behaviour: SidecarBehaviour,
                  pushes_policies: bool = True, mesh_policy_wins: bool = False,
-                 authorization: bool = True, root_authorization: bool = True) -> None:
+                 authorization: bool = True, root_authorization: bool = True,
+                 translates_destination_rules: bool = True) -> None:
         """``mesh_configmap``: (namespace, name) of the ConfigMap istiod reads its MeshConfig from."""
         self.store = store
         self.mesh_configmap = mesh_configmap
@@ -40,6 +41,8 @@ class ControlPlane:
         self.mesh_policy_wins = mesh_policy_wins
         #: deliberate defects: AuthorizationPolicies (or the root namespace's ones) never reach the sidecars
         self.authorization, self.root_authorization = authorization, root_authorization
+        #: a deliberate defect: DestinationRules never reach the client proxies (auto mTLS everywhere)
+        self.translates_destination_rules = translates_destination_rules
         #: DNS names outside the mesh (external database) -> address
         self.external_hosts: dict[str, str] = {}
 
@@ -102,7 +105,7 @@ class ControlPlane:
             default_mode=mtls.mode,
             port_modes=dict(mtls.ports),
             inbound_ports=inbound,
-            destinations=destinations,
+            destinations=self.destinations_for(pod.namespace, destinations),
             registry_only=outbound_policy.registry_only(self.store, pod.namespace, self.root_namespace),
             external=outbound_policy.service_entries(self.store, pod.namespace, self.external_hosts),
             behaviour=self.behaviour,
@@ -116,6 +119,14 @@ class ControlPlane:
         return authz.applicable(self.store.of_kind("AuthorizationPolicy"), namespace=pod.namespace,
                                 labels=pod.labels, root_namespace=self.root_namespace,
                                 root_applies=self.root_authorization)
+
+    def destinations_for(self, namespace: str, destinations: list[Destination]) -> list[Destination]:
+        """``destinations`` as the client proxies of ``namespace`` (sidecars, the ingress gateway) see them, with
+        the DestinationRules istiod would give them (meshproof.local.destination_rules)."""
+        if not self.translates_destination_rules:
+            return destinations
+        return destination_rules.for_client(destinations, self.store.of_kind("DestinationRule"),
+                                            client_namespace=namespace, root_namespace=self.root_namespace)
 
     def destinations(self, pods: Iterable[PodView]) -> list[Destination]:
         """Every in-mesh TCP Service port as client proxies (sidecars and the ingress gateway) see it.
@@ -132,7 +143,7 @@ class ControlPlane:
             for port in (service.get("spec") or {}).get("ports") or []:
                 if str(port.get("protocol", "TCP")) != "TCP":  # capture takes TCP only
                     continue
-                endpoints, identities = [], set()
+                endpoints, identities, accounts = [], set(), set()
                 for backend in backends:
                     target = target_port(port, backend)
                     if target is None or (vip is None and (backend.ip, int(port["port"])) in taken):
@@ -140,10 +151,13 @@ class ControlPlane:
                     if vip is None:
                         taken.add((backend.ip, int(port["port"])))
                     endpoints.append((backend.ip, target))
+                    accounts.add(spiffe_id(self.trust_domain, backend.namespace, backend.service_account))
                     # auto mTLS: originate only towards sidecars that do not DISABLE the port
                     if backend.has_sidecar and self.mtls_of(backend, policies).for_port(target) != DISABLE:
                         identities.add(spiffe_id(self.trust_domain, backend.namespace, backend.service_account))
                 if endpoints:
                     destinations.append(Destination(fqdn=fqdn(service), port=int(port["port"]), endpoints=tuple(endpoints),
-                                                    identities=tuple(sorted(identities)), vip=vip, tcp=not _is_http(port)))
+                                                    identities=tuple(sorted(identities)), vip=vip, tcp=not _is_http(port),
+                                                    namespace=service["metadata"]["namespace"],
+                                                    service_accounts=tuple(sorted(accounts))))
         return destinations

@@ -30,6 +30,8 @@ class ControlPlaneBehaviour:
     translates_authorization: bool = True
     #: AuthorizationPolicies of the root namespace apply mesh-wide (Istio), not only in the root namespace
     root_authorization_mesh_wide: bool = True
+    #: DestinationRules set the upstream TLS of client proxies' clusters
+    translates_destination_rules: bool = True
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,12 @@ DEFECTS: dict[str, Defect] = {
         Defect("control-plane-root-authorization-local",
                "AuthorizationPolicies in the root namespace only apply to workloads of the root namespace",
                {"control_plane": {"root_authorization_mesh_wide": False}}),
+        Defect("control-plane-ignores-destination-rules",
+               "the control plane never applies DestinationRules: client proxies keep auto mTLS whatever the rule says",
+               {"control_plane": {"translates_destination_rules": False}}),
+        Defect("sidecar-skips-server-identity-check",
+               "client sidecars verify the server's certificate chain but not its identity (subject alt names)",
+               {"sidecar": {"skips_server_identity_check": True}}),
         Defect("ca-issues-default-service-account",
                "the mesh CA names the namespace's default service account in every workload certificate",
                {"ca": {"issues_pod_service_account": False}}),

@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..validation import describe, validate
 from ..validation.schemas import split_api_version
 from ..cluster import labels_match
+from . import destination_rules
 from .gateway import LABELS as GATEWAY_LABELS
 from .gateway_control import validate_gateway
 from .services import validate_service
@@ -82,6 +83,7 @@ def _sidecar_authorization(policy: Mapping[str, Any], control: "ControlPlane") -
 _SELECTOR = {"matchLabels": ANY}
 _MODE = {"mode": ANY}
 _SOURCE = {"principals": ANY, "notPrincipals": ANY, "namespaces": ANY, "notNamespaces": ANY}
+_CLIENT_TLS = {"mode": ANY, "subjectAltNames": ANY}
 
 KINDS: dict[tuple[str, str], ModelledKind] = {(k.group, k.kind): k for k in (
     ModelledKind("", "Namespace", "pods' placement; the injection labels decide which pods get a sidecar",
@@ -131,6 +133,13 @@ KINDS: dict[tuple[str, str], ModelledKind] = {(k.group, k.kind): k for k in (
                      "name": ANY, "match": {"uri": {"exact": ANY, "prefix": ANY}},
                      "route": {"destination": {"host": ANY, "port": {"number": ANY}}}}},
                  limits=_bound_to_gateways),
+    ModelledKind("networking.istio.io", "DestinationRule",
+                 "client proxies' (sidecars' and the ingress gateway's) upstream TLS per Service port: ISTIO_MUTUAL "
+                 "with the workload certificate and a server identity check, or DISABLE (plaintext)",
+                 "meshproof.local.destination_rules", features=("destination-rule",),
+                 modelled={"host": ANY, "exportTo": ANY, "trafficPolicy": {
+                     "tls": _CLIENT_TLS, "portLevelSettings": {"port": {"number": ANY}, "tls": _CLIENT_TLS}}},
+                 limits=destination_rules.limits),
     ModelledKind("networking.istio.io", "ServiceEntry", "sidecars' outbound allow-list under REGISTRY_ONLY",
                  "meshproof.local.outbound_policy",
                  modelled={"hosts": ANY, "addresses": ANY, "ports": ANY, "location": ANY, "resolution": ANY,

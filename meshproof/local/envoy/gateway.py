@@ -5,7 +5,7 @@ from typing import Any, Iterable
 
 from .files import ConfigFiles
 from .model import MUTUAL, TLS_VERSIONS, GatewayBehaviour, GatewayConfig, GatewayServer, GatewayTls, VirtualHost
-from .pieces import (BLACKHOLE, LISTENER, WORKLOAD_SECRET, downstream_tls, http_connection_manager, static_cluster,
+from .pieces import (BLACKHOLE, DEFAULT_RETRY_POLICY, LISTENER, WORKLOAD_SECRET, downstream_tls, http_connection_manager, static_cluster,
                      tls_inspector_filter)
 from .sidecar import outbound_cluster
 
@@ -13,7 +13,10 @@ from .sidecar import outbound_cluster
 def _gateway_routes(stat: str, virtual_hosts: Iterable[VirtualHost]) -> list[dict[str, Any]]:
     hosts = [
         {"name": f"{stat}|{vh.host}", "domains": vh.domains,
-         "routes": [{"match": {r.match[0]: r.match[1]}, "route": {"cluster": r.cluster, "timeout": "0s"}} for r in vh.routes]}
+         # a VirtualService route without retries gets istiod's default ones, as a sidecar's routes do
+         "routes": [{"match": {r.match[0]: r.match[1]},
+                     "route": {"cluster": r.cluster, "timeout": "0s", "retry_policy": DEFAULT_RETRY_POLICY}}
+                    for r in vh.routes]}
         for vh in virtual_hosts
     ]
     # no VirtualService for a host: a virtual host without routes answers 404, as Istio's gateway does

@@ -16,18 +16,40 @@ class InboundPort:
 
 
 @dataclass(frozen=True)
+class ClientTls:
+    """A DestinationRule's ``tls`` for one Service port, resolved by meshproof.local.destination_rules:
+    ISTIO_MUTUAL verifying ``subject_alt_names`` (SPIFFE URIs or DNS names), or plaintext (DISABLE)."""
+
+    istio_mutual: bool
+    subject_alt_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Destination:
-    """A Service port as a client sidecar sees it."""
+    """A Service port as a client proxy (sidecar or ingress gateway) sees it."""
 
     fqdn: str
     port: int
     endpoints: tuple[tuple[str, int], ...]
-    #: SPIFFE identities the server may present; empty means plaintext (no sidecar, or DISABLE)
+    #: auto mTLS: the SPIFFE identities of the backends whose sidecar takes mTLS; empty means plaintext
     identities: tuple[str, ...] = ()
     #: an opaque TCP port (not http/http2/grpc by name or appProtocol)
     tcp: bool = False
     #: the Service's ClusterIP; None for a headless Service
     vip: str | None = None
+    #: the Service's namespace
+    namespace: str = ""
+    #: the SPIFFE identities of every backend, with a sidecar or not (istiod's service accounts of the service)
+    service_accounts: tuple[str, ...] = ()
+    #: what the client proxy's DestinationRule sets for this port; None leaves auto mTLS in charge
+    client_tls: ClientTls | None = None
+
+    @property
+    def verified_identities(self) -> tuple[str, ...] | None:
+        """The server names a client proxy verifies when it originates mTLS; None when it sends plaintext."""
+        if self.client_tls is None:
+            return self.identities or None
+        return self.client_tls.subject_alt_names if self.client_tls.istio_mutual else None
 
     @property
     def addresses(self) -> tuple[str, ...]:
@@ -58,6 +80,8 @@ class SidecarBehaviour:
     rbac_ignores_principals: bool = False
     #: sidecar mTLS, outbound and inbound, allows only TLS 1.2 with a CBC/SHA-1 suite (meshproof.local.legacy_tls)
     negotiates_legacy_tls: bool = False
+    #: originated mTLS verifies the server's chain but not its identity (no subject alt name matchers)
+    skips_server_identity_check: bool = False
 
 
 #: where a proxy with ``certs_on_disk`` finds its workload certificate and key (in its own directory)

@@ -158,8 +158,10 @@ def san_matchers(names: Iterable[str]) -> list[dict[str, Any]]:
     return [{"san_type": san_type, "matcher": {"exact": name}} for name in names for san_type in ("DNS", "URI")]
 
 
-def upstream_mtls(files: ConfigFiles, destination: Destination) -> dict[str, Any]:
-    """What a client sidecar presents and verifies: its SPIFFE certificate, the server's SPIFFE identity."""
+def upstream_mtls(files: ConfigFiles, destination: Destination, *, verify_identity: bool = True) -> dict[str, Any]:
+    """What a client proxy presents and verifies: its SPIFFE certificate; the server's chain to the mesh root and
+    its identity, one of ``destination.verified_identities`` (``verify_identity`` False is a deliberate defect)."""
+    names = destination.verified_identities or ()
     return typed(
         "envoy.transport_sockets.tls",
         "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
@@ -171,15 +173,31 @@ def upstream_mtls(files: ConfigFiles, destination: Destination) -> dict[str, Any
             "alpn_protocols": ["istio"],
             "tls_certificate_sds_secret_configs": [sds(files, WORKLOAD_SECRET)],
             "combined_validation_context": {
-                "default_validation_context": {
-                    "match_typed_subject_alt_names": [
-                        {"san_type": "URI", "matcher": {"exact": identity}} for identity in destination.identities
-                    ]
-                },
+                "default_validation_context":
+                    {"match_typed_subject_alt_names": san_matchers(names)} if verify_identity and names else {},
                 "validation_context_sds_secret_config": sds(files, ROOT_SECRET),
             },
         },
     )
+
+
+#: the retries istiod puts on every HTTP route it generates (pilot/pkg/networking/core/route/retry/retry.go,
+#: DefaultPolicy): an upstream that cannot be connected to (refused, reset, failed TLS) is tried twice more,
+#: then the client proxy answers 503 itself
+DEFAULT_RETRY_POLICY = {
+    "retry_on": "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+    "num_retries": 2,
+    "host_selection_retry_max_attempts": "5",
+    "retry_host_predicate": [typed("envoy.retry_host_predicates.previous_hosts",
+                                   "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate")],
+}
+
+
+def outbound_http_routes(name: str, cluster: str) -> list[dict[str, Any]]:
+    """The route a client proxy gives an HTTP Service port without VirtualService: everything to its cluster,
+    no timeout, istiod's default retries (BuildDefaultHTTPOutboundRoute)."""
+    return [{"name": name, "domains": ["*"], "routes": [{"name": "default", "match": {"prefix": "/"}, "route": {
+        "cluster": cluster, "timeout": "0s", "retry_policy": DEFAULT_RETRY_POLICY}}]}]
 
 
 def original_dst_cluster(name: str) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from ...peerauthn import DISABLE, PERMISSIVE, STRICT
 from .files import ConfigFiles
 from .model import DISK_CERT_CHAIN, DISK_KEY, INSPECTION_TIMEOUT, Destination, SidecarConfig
 from .pieces import (BLACKHOLE, INBOUND_PASSTHROUGH, LISTENER, PASSTHROUGH, ROOT_SECRET, downstream_tls,
-                     http_connection_manager, listener_filters, original_dst_cluster, static_cluster, tcp_proxy,
-                     upstream_mtls, with_access_log)
+                     http_connection_manager, listener_filters, original_dst_cluster, outbound_http_routes, static_cluster,
+                     tcp_proxy, upstream_mtls, with_access_log)
 
 OUTBOUND_PORT = 15001
 INBOUND_PORT = 15006
@@ -68,15 +68,25 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
     return [mtls_chain, other_tls, plain_chain]
 
 
-def _outbound_chain(name: str, addresses: Iterable[str], port: int, cluster: str) -> dict[str, Any]:
-    """Traffic the app sent to one of ``addresses`` on ``port`` goes to ``cluster``."""
+def _outbound_chain(name: str, addresses: Iterable[str], port: int, cluster: str, *, http: bool = False
+                    ) -> dict[str, Any]:
+    """Traffic the app sent to one of ``addresses`` on ``port`` goes to ``cluster``.
+
+    An HTTP port goes through an HTTP connection manager, as istiod's outbound
+    listeners do: when the upstream cannot be reached (reset, refused, failed
+    mTLS) the client proxy itself answers 503 ``upstream connect error or
+    disconnect/reset before headers``. Any other port is proxied as TCP.
+    """
+    network = (http_connection_manager(name, cluster, client_cert_details=False,
+                                       routes=outbound_http_routes(name, cluster))
+               if http else tcp_proxy(name, cluster))
     return {
         "name": name,
         "filter_chain_match": {
             "destination_port": port,
             "prefix_ranges": [{"address_prefix": address, "prefix_len": 32} for address in addresses],
         },
-        "filters": [tcp_proxy(name, cluster)],
+        "filters": [network],
     }
 
 
@@ -98,7 +108,8 @@ def sidecar_listeners(files: ConfigFiles, config: SidecarConfig) -> list[dict[st
         chains += _inbound_chains(files, config, port, config.port_modes.get(port, config.default_mode), port in http_ports)
     chains += _inbound_chains(files, config, None, config.default_mode, False)
     inbound = _capture_listener("virtualInbound", INBOUND_PORT, chains, tls_inspector=True)
-    outbound_chains = [_outbound_chain(d.cluster_name, d.addresses, d.port, d.cluster_name) for d in config.destinations]
+    outbound_chains = [_outbound_chain(d.cluster_name, d.addresses, d.port, d.cluster_name, http=not d.tcp)
+                       for d in config.destinations]
     outbound_chains += [_outbound_chain(f"outbound|{port}||{address}", (address,), port, PASSTHROUGH)
                         for address, port in config.external]
     # No tls_inspector on outbound: it would stall server-first protocols such as MySQL.
@@ -117,15 +128,17 @@ def sidecar_clusters(files: ConfigFiles, config: SidecarConfig) -> list[dict[str
     for destination in config.destinations:
         plaintext = behaviour.no_mtls_origination or (behaviour.no_mtls_origination_for_tcp and destination.tcp)
         clusters.append(outbound_cluster(files, destination, originate_mtls=not plaintext,
-                                         legacy_tls=behaviour.negotiates_legacy_tls))
+                                         legacy_tls=behaviour.negotiates_legacy_tls,
+                                         verify_identity=not behaviour.skips_server_identity_check))
     return clusters
 
 
 def outbound_cluster(files: ConfigFiles, destination: Destination, *, originate_mtls: bool = True,
-                     legacy_tls: bool = False) -> dict[str, Any]:
-    """A Service port as a client proxy reaches it: mTLS with the proxy's identity wherever the server has a sidecar."""
-    mtls = bool(destination.identities) and originate_mtls
-    socket = upstream_mtls(files, destination) if mtls else None
+                     legacy_tls: bool = False, verify_identity: bool = True) -> dict[str, Any]:
+    """A Service port as a client proxy reaches it: mTLS with the proxy's identity where auto mTLS or the
+    DestinationRule (``destination.client_tls``) says so, plaintext otherwise."""
+    mtls = destination.verified_identities is not None and originate_mtls
+    socket = upstream_mtls(files, destination, verify_identity=verify_identity) if mtls else None
     if socket is not None and legacy_tls:
         socket = with_legacy_params(socket)
     return static_cluster(destination.cluster_name, destination.endpoints, socket)
