@@ -34,7 +34,8 @@ CAPABILITIES: dict[str, Capability] = {
             "Workload mutual TLS",
             "Plaintext is accepted before STRICT and reset after it; in-mesh traffic keeps "
             "working and is proven to be mTLS; pods with HTTP probes stay ready (probe rewriting); "
-            "precedence of mesh, namespace, workload and port policies.",
+            "precedence of mesh, namespace, workload and port policies; the client side set by "
+            "DestinationRules (ISTIO_MUTUAL, DISABLE, per port, secure naming, precedence and exportTo).",
             ("002", "003", "004"),
         ),
         Capability(
@@ -199,6 +200,16 @@ CHECK_CONTROLS: dict[str, tuple[str, ...]] = {
     "test_server_sidecar_records_in_mesh_tcp_and_http_as_mutual_tls_with_the_client_identity": _MTLS + _PEER_IDENTITY,
     "test_server_sidecar_tells_the_legacy_clients_plaintext_from_in_mesh_mutual_tls_under_permissive": _MTLS,
     "test_the_wire_between_sidecars_is_tls_and_the_plaintext_control_shows_the_marker": _MTLS,
+    # strict-mtls: DestinationRule, the client side of mTLS
+    "test_explicit_istio_mutual_keeps_in_mesh_calls_working_under_strict_with_the_client_identity":
+        _MTLS + _PEER_IDENTITY,
+    "test_disable_toward_a_strict_server_gets_the_client_sidecars_503_and_the_server_never_accepts_plaintext": _MTLS,
+    "test_disable_toward_a_permissive_server_works_and_is_plaintext": _MTLS,
+    "test_istio_mutual_toward_a_workload_without_sidecar_fails_where_auto_mtls_falls_back_to_plaintext": _MTLS,
+    "test_port_level_settings_override_the_host_wide_tls_mode_for_that_port_only": _MTLS,
+    "test_subject_alt_names_naming_another_identity_fail_and_naming_the_servers_identity_pass":
+        _MTLS + (f"{NIST_800_53} IA-9",),
+    "test_destination_rule_precedence": _MTLS,
     # authz
     "test_allow_by_principal_admits_sleep_and_forbids_other_and_anonymous_clients": _AUTHZ,
     "test_source_namespaces_admit_the_named_mesh_namespace_and_refuse_another": _AUTHZ,

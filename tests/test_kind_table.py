@@ -1,7 +1,7 @@
 """The reference mesh's kind table: what it models takes effect, what it does not model is refused in one line.
 
 Issue 10: an object the reference mesh does not model must never be accepted
-and ignored (a DestinationRule ``tls.mode: DISABLE`` gives 503 on a cluster,
+and ignored (a DestinationRule ``tls.mode: SIMPLE`` changes what a cluster's client sidecars send,
 an ALLOW AuthorizationPolicy 403); a refused object leaves the store as it was.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from meshproof.local.backend import LocalCluster
 from meshproof.manifests import load, placed
 from meshproof.meshconfig import MeshConfig, configmap
 from meshproof.peerauthn import PERMISSIVE, STRICT
-from meshproof.policies import authorization_policy, outbound_traffic_policy, peer_authentication
+from meshproof.policies import authorization_policy, destination_rule, outbound_traffic_policy, peer_authentication
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,6 +44,9 @@ EFFECT_TESTS = {
     ("networking.istio.io", "Gateway"): "suites/test_gateway_tls.py::test_simple_tls_is_verified_with_the_server_ca",
     ("networking.istio.io", "VirtualService"):
         "tests/gateway/test_gateway_config.py::test_a_bound_virtual_service_routes_its_matches_to_the_in_mesh_service",
+    ("networking.istio.io", "DestinationRule"):
+        "suites/test_destination_rule.py::"
+        "test_disable_toward_a_strict_server_gets_the_client_sidecars_503_and_the_server_never_accepts_plaintext",
     ("networking.istio.io", "ServiceEntry"):
         "suites/test_egress_mysql_tls.py::test_registry_only_blocks_the_database_until_a_service_entry_registers_it",
     ("networking.istio.io", "Sidecar"):
@@ -91,7 +94,6 @@ def snapshot(cluster: LocalCluster) -> dict:
 
 
 UNMODELLED = [
-    ("networking.istio.io/v1", "DestinationRule", {"host": "details", "trafficPolicy": {"tls": {"mode": "DISABLE"}}}),
     ("security.istio.io/v1", "RequestAuthentication", {"jwtRules": [{"issuer": "https://issuer.example"}]}),
     ("telemetry.istio.io/v1", "Telemetry", {"accessLogging": [{"providers": [{"name": "envoy"}]}]}),
     ("networking.istio.io/v1alpha3", "EnvoyFilter", {"configPatches": []}),
@@ -165,6 +167,17 @@ def test_a_refused_policy_leaves_the_store_as_it_was_and_a_valid_one_applies_nex
     pytest.param(outbound_traffic_policy(NS, "REGISTRY_ONLY") | {"spec": {"workloadSelector": {"labels": {"app": "a"}},
                                                                           "outboundTrafficPolicy": {"mode": "ALLOW_ANY"}}},
                  "spec.workloadSelector", id="workload Sidecar"),
+    pytest.param(destination_rule(NS, "d", "details", "SIMPLE"), "spec.trafficPolicy.tls.mode",
+                 id="DestinationRule SIMPLE"),
+    pytest.param(destination_rule(NS, "d", "details", "ISTIO_MUTUAL") | {"spec": {
+        "host": "details", "subsets": [{"name": "v1", "labels": {"version": "v1"}}]}}, "spec.subsets",
+                 id="DestinationRule subsets"),
+    pytest.param(destination_rule(NS, "d", "details", "ISTIO_MUTUAL") | {"spec": {
+        "host": "details", "trafficPolicy": {"connectionPool": {"tcp": {"maxConnections": 1}}}}},
+                 "spec.trafficPolicy.connectionPool", id="DestinationRule connectionPool"),
+    pytest.param(destination_rule(NS, "d", "details") | {"spec": {"host": "details", "trafficPolicy": {
+        "portLevelSettings": [{"port": {"number": 9080}, "loadBalancer": {"simple": "ROUND_ROBIN"}}]}}},
+                 "spec.trafficPolicy.portLevelSettings[0]", id="DestinationRule port level without tls"),
 ])
 def test_a_field_the_reference_mesh_does_not_act_on_is_refused_naming_it(mesh, obj, field):
     before = snapshot(mesh)

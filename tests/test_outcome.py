@@ -9,7 +9,7 @@ import pytest
 from meshproof.outcome import (
     CERTIFICATE_REQUIRED, HANDSHAKE_DROPPED, HANDSHAKE_FAILURE, HOSTNAME_MISMATCH, OK, RESET, REFUSED, TIMEOUT, TLS_REJECTED, UNKNOWN_CA,
     DNS_FAILURE, VERIFY_FAILED, Outcome, classify_curl, classify_database_error, classify_exception,
-    classify_python_error, FORBIDDEN, classify_http,
+    classify_python_error, FORBIDDEN, UPSTREAM_FAILED, classify_http,
 )
 from meshproof.probe import STATUS_MARK, parse_curl
 
@@ -44,6 +44,27 @@ def test_rbacs_403_is_forbidden_and_an_apps_own_403_is_an_answer():
     outcome, _ = parse_curl(0, '{"error": "no"}' + STATUS_MARK + "403", "")
     assert outcome == OK(403)
     assert classify_http(403, "RBAC: access denied\n") == FORBIDDEN and classify_http(200, "") == OK(200)
+
+
+@pytest.mark.parametrize("body, reason", [
+    # measured on the reference mesh: DISABLE toward a STRICT server (the server's sidecar closes the connection)
+    ("upstream connect error or disconnect/reset before headers. reset reason: connection termination",
+     "connection termination"),
+    # ISTIO_MUTUAL toward a server without sidecar, or naming another identity: the handshake fails, istiod's
+    # default retries run out
+    ("upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote "
+     "connection failure", "remote connection failure"),
+    # as Istio's users report it, with the TLS error appended
+    ("upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote "
+     "connection failure, transport failure reason: TLS_error:|268435581:SSL routines:OPENSSL_internal:"
+     "CERTIFICATE_VERIFY_FAILED:TLS_error_end", "remote connection failure"),
+])
+def test_the_client_sidecars_own_503_is_upstream_failed_and_an_apps_503_is_an_answer(body, reason):
+    """Envoy's router answers 503 with ``upstream connect error ...`` when it got no response from upstream."""
+    outcome, _ = parse_curl(0, body + STATUS_MARK + "503", "")
+    assert outcome == Outcome("UPSTREAM_FAILED", status=503, reason=reason)
+    assert UPSTREAM_FAILED.matches(outcome) and not OK(503).matches(outcome)
+    assert classify_http(503, '{"error": "overloaded"}') == OK(503)
 
 
 def test_an_expected_outcome_without_reason_accepts_any_reason_but_not_another_kind():

@@ -97,6 +97,10 @@ def obj(api: str, kind: str, spec: dict) -> dict:
     return {"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": "ns"}, "spec": spec}
 
 
+def dr(spec: dict) -> dict:
+    return obj("networking.istio.io/v1", "DestinationRule", spec)
+
+
 VS = {"hosts": ["a.example.com"], "gateways": ["gw"],
       "http": [{"route": [{"destination": {"host": "httpbin", "port": {"number": 8080}}}]}]}
 SE = {"hosts": ["db.example.com"], "location": "MESH_EXTERNAL", "resolution": "DNS",
@@ -147,9 +151,29 @@ CASES = [
      False, None, False),
     ("sidecar lower-case mode", obj("networking.istio.io/v1", "Sidecar", {"outboundTrafficPolicy": {"mode": "registry_only"}}),
      True, "spec.outboundTrafficPolicy.mode", False),
-    ("destination rule DISABLE (valid; the reference mesh refuses it as unmodelled, elsewhere)",
+    ("destination rule DISABLE",
      obj("networking.istio.io/v1", "DestinationRule", {"host": "details", "trafficPolicy": {"tls": {"mode": "DISABLE"}}}),
      False, None, False),
+    ("destination rule wildcard host, port-level ISTIO_MUTUAL, exportTo", dr({
+        "host": "*.ns.svc.cluster.local", "exportTo": [".", "other"], "trafficPolicy": {
+            "portLevelSettings": [{"port": {"number": 8080}, "tls": {"mode": "ISTIO_MUTUAL"}}]}}), False, None, False),
+    ("destination rule lower-case tls mode", dr({"host": "details", "trafficPolicy": {"tls": {"mode": "disable"}}}),
+     True, "spec.trafficPolicy.tls.mode", False),
+    ("destination rule wildcard inside the host", dr({"host": "details.*.svc.cluster.local"}), True, "spec.host", True),
+    ("destination rule empty traffic policy", dr({"host": "details", "trafficPolicy": {}}), True,
+     "spec.trafficPolicy", True),
+    ("destination rule port-level entry without port",
+     dr({"host": "details", "trafficPolicy": {"portLevelSettings": [{"tls": {"mode": "DISABLE"}}]}}), True,
+     "spec.trafficPolicy.portLevelSettings[0].port", True),
+    ("destination rule port-level entry setting nothing",
+     dr({"host": "details", "trafficPolicy": {"portLevelSettings": [{"port": {"number": 80}}]}}), True,
+     "spec.trafficPolicy.portLevelSettings[0]", True),
+    ("destination rule exportTo . and its own namespace", dr({"host": "details", "exportTo": [".", "ns"]}), True,
+     "spec.exportTo", True),
+    ("destination rule exportTo * with another", dr({"host": "details", "exportTo": ["*", "other"]}), True,
+     "spec.exportTo", True),
+    ("destination rule MUTUAL without certificates",
+     dr({"host": "details", "trafficPolicy": {"tls": {"mode": "MUTUAL"}}}), True, "spec.trafficPolicy.tls", True),
     ("authorization policy ALLOW", obj("security.istio.io/v1", "AuthorizationPolicy", {
         "action": "ALLOW", "rules": [{"from": [{"source": {"principals": ["cluster.local/ns/a/sa/b"]}}]}]}),
      False, None, False),

@@ -168,16 +168,14 @@ def for_client(destinations: Iterable[Destination], rules: Iterable[Mapping[str,
 
 
 def limits(rule: Mapping[str, Any], _control: "ControlPlane") -> None:
-    """Refuse, in one line, what the reference mesh does not model: SIMPLE and MUTUAL origination, and
-    port-level settings without a ``tls`` block (whether they inherit the host-wide one changed across releases)."""
+    """Refuse, in one line, the TLS modes the reference mesh does not model: SIMPLE and MUTUAL (TLS the
+    client proxy originates with the user's own certificates). A port-level entry always carries ``tls``
+    here: the row allows no other field there, and istiod refuses an entry that sets nothing."""
     policy = (rule.get("spec") or {}).get("trafficPolicy") or {}
     blocks = [("spec.trafficPolicy.tls", policy.get("tls"))] + [
         (f"spec.trafficPolicy.portLevelSettings[{index}].tls", entry.get("tls"))
         for index, entry in enumerate(policy.get("portLevelSettings") or [])]
     for path, tls in blocks:
-        if tls is None and "portLevelSettings" in path:
-            raise ConfigError(f"{describe(rule)}: {path}: the reference mesh models port-level settings that set tls "
-                              "only; add a tls block or run on a cluster with --kube-context")
         mode = (tls or {}).get("mode") or DISABLE
         if tls is not None and mode not in MODELLED_MODES:
             raise ConfigError(f"{describe(rule)}: {path}.mode: the reference mesh models ISTIO_MUTUAL and DISABLE, "

@@ -6,6 +6,7 @@ admission beyond the CRD schema.  Functions are keyed by (group, kind) in
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable, Iterator, Mapping
 
 from .objectmeta import DNS1123_LABEL
@@ -139,10 +140,87 @@ def sidecar(manifest: Mapping[str, Any]) -> Problems:
         yield "spec", "sidecar: empty configuration provided"
 
 
+_WILDCARD_LABEL = re.compile(r"^(\*|(\*|\*-)?[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)$")
+_DOMAIN_LABEL = re.compile(r"^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+_VISIBILITY = (".", "*", "~")
+#: fields a traffic policy (and a port's) may set; one of them must be there
+_POLICY_FIELDS = ("outlierDetection", "connectionPool", "loadBalancer", "tls", "portLevelSettings", "tunnel",
+                  "proxyProtocol")
+_PORT_POLICY_FIELDS = ("outlierDetection", "connectionPool", "loadBalancer", "tls")
+
+
+def _wildcard_domain(host: str) -> str | None:
+    """ValidateWildcardDomain: a wildcard only as (the start of) the first label, DNS-1123 labels after it."""
+    if not host:
+        return "empty domain name not allowed"
+    if len(host) > 255:
+        return f"domain name {host!r} too long (max 255)"
+    first, _, rest = host.partition(".")
+    labels = rest.split(".") if rest else []
+    if labels and labels[-1] == "":  # a trailing dot is allowed
+        labels.pop()
+    bad = next((label for label in [first] if len(label) > 63 or not _WILDCARD_LABEL.match(label)), None)
+    bad = bad or next((label for label in labels if len(label) > 63 or not _DOMAIN_LABEL.match(label)), None)
+    return f"domain name {host!r} invalid (label {bad!r} invalid)" if bad is not None else None
+
+
+def _export_to(entries: list[str], namespace: str, path: str) -> Problems:
+    """validateExportTo: no duplicates (``.`` is the own namespace), ``*`` alone, ``.``/``*``/``~`` or a namespace."""
+    seen: set[str] = set()
+    for entry in entries:
+        key = namespace if entry == "." else entry
+        if key in seen:
+            yield path, (f"duplicate entries in exportTo: . and current namespace {namespace}" if key != entry
+                         else f"duplicate entries in exportTo for entry {entry}")
+        elif entry not in _VISIBILITY and not DNS1123_LABEL.match(entry):
+            yield path, f"only .,*, or a valid DNS 1123 label is allowed as exportTo entry, found {entry!r}"
+        seen.add(key)
+    if "*" in seen and len(entries) > 1:
+        yield path, "cannot have both public (*) and non-public exportTo values for a resource"
+    if "~" in seen and len(entries) > 1:
+        yield path, "cannot export service entry to no one (~) and someone"
+
+
+def _client_tls(tls: Mapping[str, Any] | None, path: str) -> Problems:
+    """ValidateTLS (client side): MUTUAL without credentialName needs the client certificate and key."""
+    if tls and tls.get("mode") == "MUTUAL" and not tls.get("credentialName"):
+        if not tls.get("clientCertificate"):
+            yield path, "client certificate required for mutual tls"
+        if not tls.get("privateKey"):
+            yield path, "private key required for mutual tls"
+
+
+def destination_rule(manifest: Mapping[str, Any]) -> Problems:
+    """ValidateDestinationRule: the host, a traffic policy that sets something (per port too), client TLS, exportTo.
+
+    Source: istio/istio pkg/config/validation/validation.go ValidateDestinationRule, validateTrafficPolicy,
+    validatePortTrafficPolicies, validateExportTo; pkg/config/validation/agent ValidateWildcardDomain, ValidateTLS.
+    """
+    spec = manifest.get("spec") or {}
+    problem = _wildcard_domain(str(spec.get("host") or ""))
+    if problem:
+        yield "spec.host", problem
+    policy = spec.get("trafficPolicy")
+    if policy is not None:
+        if not any(policy.get(key) is not None for key in _POLICY_FIELDS):
+            yield "spec.trafficPolicy", "traffic policy must have at least one field"
+        yield from _client_tls(policy.get("tls"), "spec.trafficPolicy.tls")
+        for index, entry in enumerate(policy.get("portLevelSettings") or []):
+            where = f"spec.trafficPolicy.portLevelSettings[{index}]"
+            if not (entry or {}).get("port"):
+                yield f"{where}.port", "portTrafficPolicy must have valid port"
+            if not any((entry or {}).get(key) is not None for key in _PORT_POLICY_FIELDS):
+                yield where, "port traffic policy must have at least one field"
+            yield from _client_tls((entry or {}).get("tls"), f"{where}.tls")
+    namespace = str((manifest.get("metadata") or {}).get("namespace", ""))
+    yield from _export_to([str(e) for e in spec.get("exportTo") or []], namespace, "spec.exportTo")
+
+
 #: (group, kind) -> the webhook's checks
 CHECKS: dict[tuple[str, str], Callable[[Mapping[str, Any]], Problems]] = {
     ("security.istio.io", "PeerAuthentication"): peer_authentication,
     ("security.istio.io", "AuthorizationPolicy"): authorization_policy,
+    ("networking.istio.io", "DestinationRule"): destination_rule,
     ("networking.istio.io", "Gateway"): gateway,
     ("networking.istio.io", "ServiceEntry"): service_entry,
     ("networking.istio.io", "Sidecar"): sidecar,

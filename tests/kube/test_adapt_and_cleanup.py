@@ -56,6 +56,19 @@ def test_authorization_policies_of_the_root_and_a_run_namespace_are_torn_down():
         "AuthorizationPolicy istio-system/mesh-deny", "Namespace mp-abc123-a"]
 
 
+def test_destination_rules_of_the_root_a_client_and_a_server_namespace_are_torn_down():
+    """Issue 14: clean-up removes every DestinationRule the run applied; the root namespace's (shared, not the
+    run's to delete with a namespace) by itself, before the run's namespaces."""
+    ledger = Ledger()
+    for m in (obj("v1", "Namespace", "mp-abc123-a"), obj("v1", "Namespace", "mp-abc123-b"),
+              obj("networking.istio.io/v1", "DestinationRule", "details-disable", "mp-abc123-a"),
+              obj("networking.istio.io/v1", "DestinationRule", "precedence-0", "mp-abc123-b"),
+              obj("networking.istio.io/v1", "DestinationRule", "precedence-1", "istio-system")):
+        ledger.record(m)
+    assert [r.describe() for r in ledger.teardown_order()] == [
+        "DestinationRule istio-system/precedence-1", "Namespace mp-abc123-b", "Namespace mp-abc123-a"]
+
+
 def test_reapplying_keeps_the_first_place_and_the_latest_content():
     ledger = Ledger()
     ledger.record(obj("v1", "Secret", "a", "x", data={"ca.crt": "b2xk"}))
