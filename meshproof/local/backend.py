@@ -132,6 +132,7 @@ class LocalCluster(Cluster):
             authorization=self.behaviour.control_plane.translates_authorization,
             root_authorization=self.behaviour.control_plane.root_authorization_mesh_wide,
             translates_destination_rules=self.behaviour.control_plane.translates_destination_rules,
+            server_destination_rules_first=not self.behaviour.control_plane.client_destination_rules_first,
         )
         self.owner: owners.Owner | None = None
         self.directory: Path | None = None

@@ -31,7 +31,7 @@ class ControlPlane:
     def __init__(self, store: Store, *, mesh_configmap: tuple[str, str], behaviour: SidecarBehaviour,
                  pushes_policies: bool = True, mesh_policy_wins: bool = False,
                  authorization: bool = True, root_authorization: bool = True,
-                 translates_destination_rules: bool = True) -> None:
+                 translates_destination_rules: bool = True, server_destination_rules_first: bool = False) -> None:
         """``mesh_configmap``: (namespace, name) of the ConfigMap istiod reads its MeshConfig from."""
         self.store = store
         self.mesh_configmap = mesh_configmap
@@ -43,6 +43,8 @@ class ControlPlane:
         self.authorization, self.root_authorization = authorization, root_authorization
         #: a deliberate defect: DestinationRules never reach the client proxies (auto mTLS everywhere)
         self.translates_destination_rules = translates_destination_rules
+        #: a deliberate defect: the server namespace's DestinationRule outranks the client namespace's own
+        self.server_destination_rules_first = server_destination_rules_first
         #: DNS names outside the mesh (external database) -> address
         self.external_hosts: dict[str, str] = {}
 
@@ -126,7 +128,8 @@ class ControlPlane:
         if not self.translates_destination_rules:
             return destinations
         return destination_rules.for_client(destinations, self.store.of_kind("DestinationRule"),
-                                            client_namespace=namespace, root_namespace=self.root_namespace)
+                                            client_namespace=namespace, root_namespace=self.root_namespace,
+                                            server_namespace_first=self.server_destination_rules_first)
 
     def destinations(self, pods: Iterable[PodView]) -> list[Destination]:
         """Every in-mesh TCP Service port as client proxies (sidecars and the ingress gateway) see it.

@@ -32,6 +32,8 @@ class ControlPlaneBehaviour:
     root_authorization_mesh_wide: bool = True
     #: DestinationRules set the upstream TLS of client proxies' clusters
     translates_destination_rules: bool = True
+    #: a client namespace's DestinationRule outranks the server namespace's (Istio's lookup order)
+    client_destination_rules_first: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,9 @@ DEFECTS: dict[str, Defect] = {
         Defect("control-plane-ignores-destination-rules",
                "the control plane never applies DestinationRules: client proxies keep auto mTLS whatever the rule says",
                {"control_plane": {"translates_destination_rules": False}}),
+        Defect("control-plane-server-destination-rule-wins",
+               "the control plane lets the server namespace's DestinationRule overrule the client namespace's own",
+               {"control_plane": {"client_destination_rules_first": False}}),
         Defect("sidecar-skips-server-identity-check",
                "client sidecars verify the server's certificate chain but not its identity (subject alt names)",
                {"sidecar": {"skips_server_identity_check": True}}),

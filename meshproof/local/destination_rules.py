@@ -32,15 +32,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..errors import ConfigError
 from ..validation import describe
 from .envoy.model import ClientTls, Destination
 from .services import CLUSTER_DOMAIN
-
-if TYPE_CHECKING:
-    from .controlplane import ControlPlane
 
 ISTIO_MUTUAL, DISABLE = "ISTIO_MUTUAL", "DISABLE"
 MODELLED_MODES = (ISTIO_MUTUAL, DISABLE)
@@ -124,16 +121,26 @@ class RuleIndex:
                 _merge(index.root_local, rule, export_to)
         return index
 
-    def lookup(self, client_namespace: str, hostname: str, service_namespace: str) -> Rule | None:
-        """The rule a proxy of ``client_namespace`` applies to the service ``hostname`` of ``service_namespace``."""
+    def lookup(self, client_namespace: str, hostname: str, service_namespace: str, *,
+               server_namespace_first: bool = False) -> Rule | None:
+        """The rule a proxy of ``client_namespace`` applies to the service ``hostname`` of ``service_namespace``.
+
+        ``server_namespace_first`` is a deliberate defect: the server namespace's exported rule outranks the
+        client namespace's own.
+        """
         own = self.local.get(client_namespace, {}) if client_namespace != self.root_namespace else self.root_local
-        found = _most_specific(own, hostname)
-        if found is not None:
+        steps = [lambda: _most_specific(own, hostname), lambda: self._exported(service_namespace, hostname,
+                                                                                client_namespace)]
+        if server_namespace_first:
+            steps.reverse()
+        steps.append(lambda: self._exported(self.root_namespace, hostname, client_namespace))
+        return next((found for found in (step() for step in steps) if found is not None), None)
+
+    def _exported(self, owner: str, hostname: str, client_namespace: str) -> Rule | None:
+        """``getExportedDestinationRuleFromNamespace``: the owner's best match, if it is exported to the client."""
+        found = _most_specific(self.exported.get(owner, {}), hostname)
+        if found is not None and (not found.export_to or found.export_to & {PUBLIC, client_namespace}):
             return found
-        for owner in (service_namespace, self.root_namespace):
-            exported = _most_specific(self.exported.get(owner, {}), hostname)
-            if exported is not None and (not exported.export_to or exported.export_to & {PUBLIC, client_namespace}):
-                return exported
         return None
 
 
@@ -160,14 +167,16 @@ def client_tls(rule: Rule | None, destination: Destination) -> ClientTls | None:
 
 
 def for_client(destinations: Iterable[Destination], rules: Iterable[Mapping[str, Any]], *, client_namespace: str,
-               root_namespace: str) -> list[Destination]:
-    """``destinations`` as a client proxy of ``client_namespace`` sees them once its DestinationRules apply."""
+               root_namespace: str, server_namespace_first: bool = False) -> list[Destination]:
+    """``destinations`` as a client proxy of ``client_namespace`` sees them once its DestinationRules apply
+    (``server_namespace_first``: the deliberate defect of :meth:`RuleIndex.lookup`)."""
     index = RuleIndex.of(rules, root_namespace)
-    return [dataclasses.replace(d, client_tls=client_tls(index.lookup(client_namespace, d.fqdn, d.namespace), d))
-            for d in destinations]
+    return [dataclasses.replace(d, client_tls=client_tls(
+        index.lookup(client_namespace, d.fqdn, d.namespace, server_namespace_first=server_namespace_first), d))
+        for d in destinations]
 
 
-def limits(rule: Mapping[str, Any], _control: "ControlPlane") -> None:
+def limits(rule: Mapping[str, Any], _control: object) -> None:
     """Refuse, in one line, the TLS modes the reference mesh does not model: SIMPLE and MUTUAL (TLS the
     client proxy originates with the user's own certificates). A port-level entry always carries ``tls``
     here: the row allows no other field there, and istiod refuses an entry that sets nothing."""

@@ -146,3 +146,10 @@ def test_the_ingress_gateway_gets_the_rules_of_its_own_namespace_lookup(files):
     assert "transport_socket" not in details
     auto, = [c for c in gateway_clusters(files, GatewayConfig([], [SIDE])) if c["name"] == SIDE.cluster_name]
     assert auto["transport_socket"]["name"] == "envoy.transport_sockets.tls"
+
+
+def test_the_server_namespace_first_defect_turns_the_lookup_order_around():
+    rules = [rule(SERVER, "s", "details", "DISABLE"), rule(CLIENT, "c", DETAILS, "ISTIO_MUTUAL")]
+    index = RuleIndex.of(rules, ROOT)
+    assert index.lookup(CLIENT, DETAILS, SERVER).namespace == CLIENT
+    assert index.lookup(CLIENT, DETAILS, SERVER, server_namespace_first=True).namespace == SERVER
