@@ -225,14 +225,19 @@ def test_destination_rule_precedence(case: Case, bookinfo, peer_sleep, traffic, 
     """Istio's lookup (push_context.go ``destinationRule``): the rules of the client's namespace visible to it,
     any host match (a wildcard too); else the server namespace's rules exported to the client; else the root
     namespace's. Within one namespace the exact host wins over a wildcard (``MostSpecificHostMatch``); a rule
-    exported only to ``.`` stays in its namespace (``setDestinationRules``). The servers are STRICT, so a
-    winning DISABLE shows as the client sidecar's 503 and a winning ISTIO_MUTUAL as 200.
+    exported only to ``.`` stays in its namespace (``setDestinationRules``). The servers are STRICT before any
+    rule applies, so a winning DISABLE shows as the client sidecar's 503 and a winning ISTIO_MUTUAL as 200.
     """
+    paths = {"details": "/details/1", "httpbin": "/headers"}
     policies.apply(peer_authentication(bookinfo.namespace, STRICT))
+    # STRICT first, on every server of the case: a plaintext connection a server took while still PERMISSIVE
+    # would stay open in the client sidecar's pool and answer 200 after STRICT
+    for app in sorted({app for _, app in case.sees}):
+        check.becomes(f"the STRICT policy is in force on {app} (legacy sleep is reset)",
+                      traffic.curl(bookinfo.legacy_sleep, getattr(bookinfo, app).url(paths[app])), RESET, timeouts)
     for index, rule in enumerate(case.rules):
         policies.apply(rule.manifest(bookinfo, peer_sleep, index))
     clients = {"peer": peer_sleep, "sleep": bookinfo.sleep}
-    paths = {"details": "/details/1", "httpbin": "/headers"}
     # what the rules change first, waited for; what they leave working, then held for a window
     for (client, app), expected in sorted(case.sees.items(), key=lambda item: item[1] == WORKS):
         probe = traffic.curl(clients[client], getattr(bookinfo, app).url(paths[app]))

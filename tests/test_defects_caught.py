@@ -69,22 +69,50 @@ EVIDENCE_PERMISSIVE = ("test_server_sidecar_tells_the_legacy_clients_plaintext_f
                        "permissive")
 # suites/test_wire_capture.py (also strict-mtls): the wire itself, under PERMISSIVE with its plaintext control
 WIRE = "test_the_wire_between_sidecars_is_tls_and_the_plaintext_control_shows_the_marker"
+# suites/test_destination_rule.py (also strict-mtls): the client side, set by DestinationRules
+DR_ISTIO_MUTUAL = "test_explicit_istio_mutual_keeps_in_mesh_calls_working_under_strict_with_the_client_identity"
+DR_DISABLE_STRICT = ("test_disable_toward_a_strict_server_gets_the_client_sidecars_503_and_the_server_never_"
+                     "accepts_plaintext")
+DR_DISABLE_PERMISSIVE = "test_disable_toward_a_permissive_server_works_and_is_plaintext"
+DR_NO_SIDECAR = "test_istio_mutual_toward_a_workload_without_sidecar_fails_where_auto_mtls_falls_back_to_plaintext"
+DR_PORT_LEVEL = "test_port_level_settings_override_the_host_wide_tls_mode_for_that_port_only"
+DR_NAMES = "test_subject_alt_names_naming_another_identity_fail_and_naming_the_servers_identity_pass"
+(DR_SERVER_NS, DR_CLIENT_WINS, DR_CLIENT_WILDCARD_WINS, DR_ROOT, DR_SERVER_OVER_ROOT, DR_EXACT_HOST, DR_EXPORT_PRIVATE,
+ DR_EXPORT_CLIENT) = (f"test_destination_rule_precedence[{sentence}]" for sentence in (
+    "the server namespace's rule applies to clients of every namespace",
+    "the client namespace's rule wins over the server namespace's",
+    "a client namespace's wildcard rule still wins over the server namespace's exact one",
+    "the root namespace's rule applies mesh-wide",
+    "the server namespace's rule wins over the root namespace's",
+    "within a namespace the exact host wins over a wildcard",
+    'exportTo "." keeps the rule to its own namespace',
+    "exportTo naming only the client namespace hides the rule from its own namespace"))
+DR_PRECEDENCE = frozenset({DR_SERVER_NS, DR_CLIENT_WINS, DR_CLIENT_WILDCARD_WINS, DR_ROOT, DR_SERVER_OVER_ROOT,
+                           DR_EXACT_HOST, DR_EXPORT_PRIVATE, DR_EXPORT_CLIENT})
+DR_CHECKS = frozenset({DR_ISTIO_MUTUAL, DR_DISABLE_STRICT, DR_DISABLE_PERMISSIVE, DR_NO_SIDECAR, DR_PORT_LEVEL,
+                       DR_NAMES}) | DR_PRECEDENCE
+#: the DestinationRule checks that need STRICT to hold (a winning DISABLE shows as the client sidecar's 503)
+DR_NEED_STRICT = frozenset({DR_ISTIO_MUTUAL, DR_DISABLE_STRICT, DR_PORT_LEVEL}) | DR_PRECEDENCE
 #: both probe checks begin by proving STRICT in force (legacy sleep reset), so a mesh where STRICT never
 #: takes effect fails them there
 STRICT_NEVER_HOLDS = frozenset({LEGACY_RESET, IN_MESH, PROXY_NO_CERT, FOREIGN_CA, PROBES_READY, PROBES_NOT_REWRITTEN,
-                                MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT}
+                                MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT} \
+    | DR_NEED_STRICT
 STRICT_MTLS = Suite(
     "strict-mtls",
     frozenset({LEGACY_RESET, IN_MESH, XFCC, PROXY_NO_CERT, FOREIGN_CA, RECREATED, SDS, PROBES_READY,
                PROBES_NOT_REWRITTEN, MESH_STRICT, NS_OVERRIDES_MESH, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE,
-               PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE},
+               PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE} | DR_CHECKS,
     {
         "sidecar-ignores-strict": STRICT_NEVER_HOLDS,
         "sidecar-accepts-any-client-cert": frozenset({FOREIGN_CA}),
         "control-plane-never-pushes": STRICT_NEVER_HOLDS,
+        # a DestinationRule's ISTIO_MUTUAL is not originated either; DISABLE toward PERMISSIVE and the precedence
+        # cases where every client fails anyway still hold
         "sidecar-no-mtls-origination": frozenset({IN_MESH, XFCC, RECREATED, MESH_STRICT, NS_UNSET, WL_PERMISSIVE,
                                                   WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK, TCP_IN_MESH,
-                                                  EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE}),
+                                                  EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE}) | (
+            DR_CHECKS - {DR_DISABLE_PERMISSIVE, DR_SERVER_NS, DR_ROOT}),
         # HTTP keeps mTLS, so every HTTP check (XFCC included) passes: only the TCP checks, the server's
         # record (the in-mesh TCP peer is plaintext under PERMISSIVE) and the wire (the marker in cleartext) see it
         "sidecar-plaintext-tcp-origination": frozenset({TCP_IN_MESH, EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE}),
@@ -96,6 +124,12 @@ STRICT_MTLS = Suite(
         "control-plane-mesh-policy-wins": frozenset({NS_OVERRIDES_MESH}),
         # plaintext probes on the app port are reset under STRICT: the pod never turns ready, patched or not
         "injector-does-not-rewrite-probes": frozenset({PROBES_READY, PROBES_NOT_REWRITTEN}),
+        # auto mTLS everywhere: only the explicit ISTIO_MUTUAL toward a sidecar, which auto mTLS matches, holds
+        "control-plane-ignores-destination-rules": DR_CHECKS - {DR_ISTIO_MUTUAL},
+        # the cases where a client namespace's rule must beat the server namespace's
+        "control-plane-server-destination-rule-wins": frozenset({DR_CLIENT_WINS, DR_CLIENT_WILDCARD_WINS}),
+        # the echo's own certificate passes the chain check whatever subjectAltNames name
+        "sidecar-skips-server-identity-check": frozenset({DR_NAMES}),
     },
     diagnosed=True,
 )
