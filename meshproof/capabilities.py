@@ -209,6 +209,7 @@ CHECK_CONTROLS: dict[str, tuple[str, ...]] = {
     "test_port_level_settings_override_the_host_wide_tls_mode_for_that_port_only": _MTLS,
     "test_subject_alt_names_naming_another_identity_fail_and_naming_the_servers_identity_pass":
         _MTLS + (f"{NIST_800_53} IA-9",),
+    "test_the_ingress_gateway_follows_the_destination_rule_of_its_backend": _MTLS,
     "test_destination_rule_precedence": _MTLS,
     # authz
     "test_allow_by_principal_admits_sleep_and_forbids_other_and_anonymous_clients": _AUTHZ,

@@ -164,6 +164,25 @@ def test_subject_alt_names_naming_another_identity_fail_and_naming_the_servers_i
     check.becomes(f"naming the echo's identity ({right}), in-mesh sleep gets the echo", call, OK(200), timeouts)
 
 
+@pytest.mark.requires("ingress-gateway", "gateway-credential-sds")
+def test_the_ingress_gateway_follows_the_destination_rule_of_its_backend(ingress, bookinfo, traffic, policies,
+                                                                          timeouts, cluster):
+    """The ingress gateway is a client proxy too: istiod builds its clusters with the same DestinationRule
+    lookup (a gateway of the root namespace gets the backend namespace's exported rule), so ``DISABLE``
+    toward a STRICT backend makes the gateway answer the partner with its own 503."""
+    backend = ingress.backend
+    policies.apply(peer_authentication(backend.namespace, STRICT))
+    check.becomes("the STRICT policy is in force on the gateway's backend (legacy sleep is reset)",
+                  traffic.curl(bookinfo.legacy_sleep, backend.url("/headers")), RESET, timeouts)
+    ingress.serve("SIMPLE")
+    partner = ingress.probe("curl", None)
+    check.becomes("a partner gets the backend through the gateway (mTLS from the gateway to the backend)",
+                  partner, OK(200), timeouts)
+    policies.apply(destination_rule(backend.namespace, "backend-disable", "httpbin", DISABLE))
+    check.becomes("with DISABLE toward the STRICT backend, the partner gets the gateway's own 503", partner,
+                  UPSTREAM_FAILED, timeouts)
+
+
 # ---------------------------------------------------------------- precedence
 
 

@@ -77,6 +77,7 @@ DR_DISABLE_PERMISSIVE = "test_disable_toward_a_permissive_server_works_and_is_pl
 DR_NO_SIDECAR = "test_istio_mutual_toward_a_workload_without_sidecar_fails_where_auto_mtls_falls_back_to_plaintext"
 DR_PORT_LEVEL = "test_port_level_settings_override_the_host_wide_tls_mode_for_that_port_only"
 DR_NAMES = "test_subject_alt_names_naming_another_identity_fail_and_naming_the_servers_identity_pass"
+DR_GATEWAY = "test_the_ingress_gateway_follows_the_destination_rule_of_its_backend"
 (DR_SERVER_NS, DR_CLIENT_WINS, DR_CLIENT_WILDCARD_WINS, DR_ROOT, DR_SERVER_OVER_ROOT, DR_EXACT_HOST, DR_EXPORT_PRIVATE,
  DR_EXPORT_CLIENT) = (f"test_destination_rule_precedence[{sentence}]" for sentence in (
     "the server namespace's rule applies to clients of every namespace",
@@ -90,9 +91,9 @@ DR_NAMES = "test_subject_alt_names_naming_another_identity_fail_and_naming_the_s
 DR_PRECEDENCE = frozenset({DR_SERVER_NS, DR_CLIENT_WINS, DR_CLIENT_WILDCARD_WINS, DR_ROOT, DR_SERVER_OVER_ROOT,
                            DR_EXACT_HOST, DR_EXPORT_PRIVATE, DR_EXPORT_CLIENT})
 DR_CHECKS = frozenset({DR_ISTIO_MUTUAL, DR_DISABLE_STRICT, DR_DISABLE_PERMISSIVE, DR_NO_SIDECAR, DR_PORT_LEVEL,
-                       DR_NAMES}) | DR_PRECEDENCE
+                       DR_NAMES, DR_GATEWAY}) | DR_PRECEDENCE
 #: the DestinationRule checks that need STRICT to hold (a winning DISABLE shows as the client sidecar's 503)
-DR_NEED_STRICT = frozenset({DR_ISTIO_MUTUAL, DR_DISABLE_STRICT, DR_PORT_LEVEL}) | DR_PRECEDENCE
+DR_NEED_STRICT = frozenset({DR_ISTIO_MUTUAL, DR_DISABLE_STRICT, DR_PORT_LEVEL, DR_GATEWAY}) | DR_PRECEDENCE
 #: both probe checks begin by proving STRICT in force (legacy sleep reset), so a mesh where STRICT never
 #: takes effect fails them there
 STRICT_NEVER_HOLDS = frozenset({LEGACY_RESET, IN_MESH, PROXY_NO_CERT, FOREIGN_CA, PROBES_READY, PROBES_NOT_REWRITTEN,
@@ -107,12 +108,12 @@ STRICT_MTLS = Suite(
         "sidecar-ignores-strict": STRICT_NEVER_HOLDS,
         "sidecar-accepts-any-client-cert": frozenset({FOREIGN_CA}),
         "control-plane-never-pushes": STRICT_NEVER_HOLDS,
-        # a DestinationRule's ISTIO_MUTUAL is not originated either; DISABLE toward PERMISSIVE and the precedence
-        # cases where every client fails anyway still hold
+        # a DestinationRule's ISTIO_MUTUAL is not originated either; DISABLE toward PERMISSIVE, the precedence
+        # cases where every client fails anyway and the ingress gateway (not a sidecar) still hold
         "sidecar-no-mtls-origination": frozenset({IN_MESH, XFCC, RECREATED, MESH_STRICT, NS_UNSET, WL_PERMISSIVE,
                                                   WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK, TCP_IN_MESH,
                                                   EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE}) | (
-            DR_CHECKS - {DR_DISABLE_PERMISSIVE, DR_SERVER_NS, DR_ROOT}),
+            DR_CHECKS - {DR_DISABLE_PERMISSIVE, DR_SERVER_NS, DR_ROOT, DR_GATEWAY}),
         # HTTP keeps mTLS, so every HTTP check (XFCC included) passes: only the TCP checks, the server's
         # record (the in-mesh TCP peer is plaintext under PERMISSIVE) and the wire (the marker in cleartext) see it
         "sidecar-plaintext-tcp-origination": frozenset({TCP_IN_MESH, EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE}),
