@@ -172,6 +172,7 @@ CASES = [
      "spec.exportTo", True),
     ("destination rule exportTo * with another", dr({"host": "details", "exportTo": ["*", "other"]}), True,
      "spec.exportTo", True),
+    ("destination rule exported to no one", dr({"host": "details", "exportTo": ["~"]}), True, "spec.exportTo", True),
     ("destination rule MUTUAL without certificates",
      dr({"host": "details", "trafficPolicy": {"tls": {"mode": "MUTUAL"}}}), True, "spec.trafficPolicy.tls", True),
     ("authorization policy ALLOW", obj("security.istio.io/v1", "AuthorizationPolicy", {

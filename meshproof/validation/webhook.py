@@ -142,7 +142,7 @@ def sidecar(manifest: Mapping[str, Any]) -> Problems:
 
 _WILDCARD_LABEL = re.compile(r"^(\*|(\*|\*-)?[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?)$")
 _DOMAIN_LABEL = re.compile(r"^[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
-_VISIBILITY = (".", "*", "~")
+_VISIBILITY = (".", "*")
 #: fields a traffic policy (and a port's) may set; one of them must be there
 _POLICY_FIELDS = ("outlierDetection", "connectionPool", "loadBalancer", "tls", "portLevelSettings", "tunnel",
                   "proxyProtocol")
@@ -165,20 +165,21 @@ def _wildcard_domain(host: str) -> str | None:
 
 
 def _export_to(entries: list[str], namespace: str, path: str) -> Problems:
-    """validateExportTo: no duplicates (``.`` is the own namespace), ``*`` alone, ``.``/``*``/``~`` or a namespace."""
+    """validateExportTo (not for a ServiceEntry): no duplicates (``.`` is the own namespace), ``*`` alone,
+    ``.``, ``*`` or a namespace."""
     seen: set[str] = set()
     for entry in entries:
         key = namespace if entry == "." else entry
         if key in seen:
             yield path, (f"duplicate entries in exportTo: . and current namespace {namespace}" if key != entry
                          else f"duplicate entries in exportTo for entry {entry}")
+        elif entry == "~":  # pkg/config/visibility Instance.Validate: only a ServiceEntry may hide itself
+            yield path, "exportTo ~ (none) is not allowed for Istio configuration objects"
         elif entry not in _VISIBILITY and not DNS1123_LABEL.match(entry):
-            yield path, f"only .,*, or a valid DNS 1123 label is allowed as exportTo entry, found {entry!r}"
+            yield path, f"only .,*,~, or a valid DNS 1123 label is allowed as exportTo entry, found {entry!r}"
         seen.add(key)
     if "*" in seen and len(entries) > 1:
         yield path, "cannot have both public (*) and non-public exportTo values for a resource"
-    if "~" in seen and len(entries) > 1:
-        yield path, "cannot export service entry to no one (~) and someone"
 
 
 def _client_tls(tls: Mapping[str, Any] | None, path: str) -> Problems:
