@@ -193,6 +193,17 @@ DEFAULT_RETRY_POLICY = {
 }
 
 
+#: on an HTTP Service port's cluster: every request on a connection of its own. Istio's client proxies pool upstream
+#: connections, and a pooled connection keeps the server listener's filter chain of the moment it was opened
+#: (its mTLS mode, its RBAC rules) until the server drains it; the reference mesh does not model that lag, so
+#: each request meets the policies in force when it is made, as it did when the port was proxied as TCP
+ONE_REQUEST_PER_CONNECTION = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+    "common_http_protocol_options": {"max_requests_per_connection": 1},
+    "explicit_http_config": {"http_protocol_options": {}},
+}}
+
+
 def outbound_http_routes(name: str, cluster: str) -> list[dict[str, Any]]:
     """The route a client proxy gives an HTTP Service port without VirtualService: everything to its cluster,
     no timeout, istiod's default retries (BuildDefaultHTTPOutboundRoute)."""

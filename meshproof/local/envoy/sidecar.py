@@ -8,9 +8,9 @@ from ..legacy_tls import LEGACY_TLS_PARAMS, with_legacy_params
 from ...peerauthn import DISABLE, PERMISSIVE, STRICT
 from .files import ConfigFiles
 from .model import DISK_CERT_CHAIN, DISK_KEY, INSPECTION_TIMEOUT, Destination, SidecarConfig
-from .pieces import (BLACKHOLE, INBOUND_PASSTHROUGH, LISTENER, PASSTHROUGH, ROOT_SECRET, downstream_tls,
-                     http_connection_manager, listener_filters, original_dst_cluster, outbound_http_routes, static_cluster,
-                     tcp_proxy, upstream_mtls, with_access_log)
+from .pieces import (BLACKHOLE, INBOUND_PASSTHROUGH, LISTENER, ONE_REQUEST_PER_CONNECTION, PASSTHROUGH, ROOT_SECRET,
+                     downstream_tls, http_connection_manager, listener_filters, original_dst_cluster,
+                     outbound_http_routes, static_cluster, tcp_proxy, upstream_mtls, with_access_log)
 
 OUTBOUND_PORT = 15001
 INBOUND_PORT = 15006
@@ -141,4 +141,7 @@ def outbound_cluster(files: ConfigFiles, destination: Destination, *, originate_
     socket = upstream_mtls(files, destination, verify_identity=verify_identity) if mtls else None
     if socket is not None and legacy_tls:
         socket = with_legacy_params(socket)
-    return static_cluster(destination.cluster_name, destination.endpoints, socket)
+    cluster = static_cluster(destination.cluster_name, destination.endpoints, socket)
+    if not destination.tcp:
+        cluster["typed_extension_protocol_options"] = ONE_REQUEST_PER_CONNECTION
+    return cluster
