@@ -62,6 +62,14 @@ CAPABILITIES: dict[str, Capability] = {
             ("000", "001"),
         ),
         Capability(
+            "mesh-audit",
+            "Every listening port of the user's own workloads refuses plaintext where policy says STRICT",
+            "Mesh audit",
+            "Opt-in (-m mesh-audit, --audit-namespaces): a prober without a sidecar, in a namespace of its own, "
+            "sends each port that really listens in a pod one plaintext probe no application acts on; the "
+            "effective PeerAuthentication mode against what it saw, opt-outs listed as exposures.",
+        ),
+        Capability(
             "tls-posture",
             "Workload identities, certificate lifetimes and TLS parameters meet the policy",
             "Identity and crypto posture",
@@ -171,6 +179,10 @@ CHECK_CONTROLS: dict[str, tuple[str, ...]] = {
     "test_pod_with_http_probes_becomes_and_stays_ready_under_strict": _MTLS,
     "test_http_probes_fail_under_strict_until_the_injector_rewrites_them": _MTLS,
     "test_policy_precedence": _MTLS,
+    "test_every_listening_port_of_the_scene_refuses_plaintext_under_strict_but_the_documented_exceptions":
+        _MTLS + (f"{NIST_800_53} AC-4",),
+    # mesh-audit
+    "test_no_port_where_policy_says_strict_takes_plaintext": _MTLS + (f"{NIST_800_53} AC-4",),
     # gateway-mtls
     "test_simple_tls_is_verified_with_the_server_ca": (f"{NIST_800_53} SC-8(1)", f"{PCI_DSS} 4.2.1", f"{SOC2} CC6.7"),
     "test_simple_tls_serves_the_certificate_of_the_credential_secret": (f"{NIST_800_53} SC-17", f"{PCI_DSS} 4.2.1"),

@@ -27,6 +27,9 @@ READY_KIND = "READY"
 FORBIDDEN_KIND = "FORBIDDEN"
 RBAC_DENIED_BODY = "RBAC: access denied"
 NOT_READY_KIND = "NOT_READY"
+#: a listening port took plaintext: the server answered it, or held the connection open waiting for more
+#: (meshproof.port_probe); ``reason`` says which
+ACCEPTED_KIND = "ACCEPTED"
 
 # TLS rejection reasons
 CERTIFICATE_REQUIRED = "certificate required"
@@ -81,6 +84,9 @@ FORBIDDEN = Outcome(FORBIDDEN_KIND, status=403)
 #: a pod's readiness: the kubelet's probes are the client, the backend reports their verdict
 READY = Outcome(READY_KIND)
 NOT_READY = Outcome(NOT_READY_KIND)
+#: reasons of ``ACCEPTED``
+ANSWERED, HELD_OPEN = "answered", "held open"
+ACCEPTED = Outcome(ACCEPTED_KIND)
 
 
 _TLS_REASONS = (
@@ -290,3 +296,32 @@ def classify_tcp_exchange(exit_code: int, reply: str, error: str) -> Outcome:
         return ECHOED if reply else RESET
     type_name, _, message = error.strip().rpartition("\n")[-1].partition(": ")
     return classify_python_error(type_name, message)
+
+
+#: what the port prober (meshproof.port_probe) records for one port -> the outcome
+_PORT_PROBE = {
+    "answered": Outcome(ACCEPTED_KIND, reason=ANSWERED),
+    "open": Outcome(ACCEPTED_KIND, reason=HELD_OPEN),
+    "reset": RESET,
+    "closed": RESET,
+    "refused": REFUSED,
+    "timeout": TIMEOUT,
+}
+
+
+def classify_port_probe(result: str, detail: str = "") -> Outcome:
+    """One plaintext probe of a listening port (meshproof.port_probe), by what the prober saw.
+
+    ``answered``: bytes came back, so plaintext reached a server. ``open``: the
+    connection was still open, with no reply, when the per-port window ended: a
+    server took the bytes and waits for more (a sidecar that refuses plaintext
+    under STRICT closes at once, having found no filter chain for it).
+    ``reset`` or ``closed`` before any reply is ``RESET``, as
+    :func:`classify_tcp_exchange` counts it: how an Envoy listener with no
+    filter chain for plaintext refuses it.  ``refused`` (nothing accepted the
+    SYN), ``timeout`` (no SYN-ACK within the window); anything else is a client error.
+    """
+    outcome = _PORT_PROBE.get(result)
+    if outcome is not None:
+        return outcome
+    return Outcome(ERROR_KIND, reason=f"{result}: {detail}"[-200:])

@@ -24,6 +24,9 @@ class Timeouts:
     workload_ready: float = 90.0
     #: how long a single client request may take (curl --max-time, requests timeout)
     request: float = 5.0
+    #: how long one plaintext probe of a listening port may take: the connection, then the reply or close that
+    #: follows (meshproof.port_probe); a connection still open at the end counts as plaintext taken
+    port_probe: float = 1.0
     #: pause between two attempts of a poll
     poll_interval: float = 0.05
     #: consecutive confirmations an ``eventually`` needs before it believes an outcome
@@ -76,6 +79,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "policy": (0, 3600),
     "workload_ready": (0, 3600),
     "request": (0, 600),
+    "port_probe": (0, 60),
     "poll_interval": (0.001, 60),
     "confirmations": (1, 100),
     "consistently_window": (0, 3600),

@@ -7,7 +7,7 @@ from meshproof.cluster import REWRITE_PROBES
 from meshproof.errors import ConfigError
 from meshproof.local.kubelet import ProbeState
 from meshproof.local.probes import STATUS_PORT, Probe, probes, rewrite, rewrite_requested
-from meshproof.local.sidecar import CAPTURE_RULES
+from meshproof.local.sidecar import capture_rules
 from meshproof.manifests import load
 
 HTTPBIN = {
@@ -104,7 +104,7 @@ def test_the_manifest_probes_the_app_port_as_the_seed_does():
 
 
 def test_the_status_port_is_excluded_from_inbound_capture_before_the_redirect():
-    rules = CAPTURE_RULES.splitlines()
+    rules = capture_rules().splitlines()
     exclusion = rules.index(f"-A ISTIO_INBOUND -p tcp --dport {STATUS_PORT} -j RETURN")
     assert exclusion < rules.index("-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT")
 

@@ -1,6 +1,7 @@
 """``LocalCluster``: the backend contract over the embedded reference mesh."""
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import os
@@ -37,7 +38,8 @@ from .probes import probes, rewrite, rewrite_requested
 from .processes import IMPORT_ROOT, Process, Supervisor, exit_sentence, tail
 from .services import ClusterIPs, kube_proxy_rules
 from .rotation import CHECK_INTERVAL, Rotation, secret_ttl
-from .sidecar import Sidecar
+from .sidecar import Sidecar, capture_rules
+from ..ports import ListeningSocket, excluded_inbound_ports, parse_proc_net_tcp
 from .workloads import WORKLOAD_KINDS, PodRequest, needs_new_pods, owner_of, pod_requests
 from .access_log import accepted_connections
 from .capture import LocalCapture
@@ -69,7 +71,7 @@ class LocalPod:
     @property
     def pod(self) -> Pod:
         v = self.view
-        return Pod(v.namespace, v.name, dict(v.labels), self.containers, v.ip, v.service_account)
+        return Pod(v.namespace, v.name, dict(v.labels), self.containers, v.ip, v.service_account, dict(v.annotations))
 
     def started(self, container: str) -> bool:
         """The container's program listens (its ready file exists); one without ports counts once spawned."""
@@ -346,6 +348,7 @@ class LocalCluster(Cluster):
             namespace=namespace, name=pod_name, ip=ip, labels=dict(meta.get("labels") or {}),
             service_account=pod_spec.get("serviceAccountName") or "default", container_ports=ports,
             has_sidecar=sidecar_wanted, policies_at_start=self.control.policies(),
+            annotations=dict(meta.get("annotations") or {}),
             hostname=request.hostname, subdomain=request.subdomain,
         )
         names = tuple(c["name"] for c in containers) + ((PROXY_CONTAINER,) if sidecar_wanted else ())
@@ -373,11 +376,24 @@ class LocalCluster(Cluster):
                           cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
         sidecar.install(self.supervisor, self.control.sidecar_config(view, self.control.destinations(self._views())),
                         identity.chain_pem, identity.key_pem(), self.ca.cert_pem, local.directory / "istio-proxy.log",
-                        app_probers=app_probers)
+                        app_probers=app_probers, capture=self._capture_of(view))
         local.sidecar = sidecar
         local.processes += [sidecar.process, sidecar.agent]
         if self.behaviour.agent.renews_certificates:
             self.rotation.schedule(view.name, identity.remaining(), lambda: self._renew(local, ttl))
+
+    def _capture_of(self, view: PodView) -> str:
+        """The init container's iptables rules for ``view``: every inbound port but the excluded ones
+        (istio-iptables ``-b '*' -d PORTS``), or, with a capture defect, what the defect makes of them."""
+        injector = self.behaviour.injector
+        excluded = set(excluded_inbound_ports(view.annotations))
+        if injector.exclusions_namespace_wide:  # defect: every pod template of the namespace lends its exclusions
+            for kind in WORKLOAD_KINDS:
+                for workload in self.store.of_kind(kind, view.namespace):
+                    for request in pod_requests(workload)[:1]:
+                        excluded |= excluded_inbound_ports((request.template.get("metadata") or {}).get("annotations"))
+        only = self.control.service_ports(view) if injector.captures_service_ports_only else None
+        return capture_rules(excluded, only=only)
 
     def _renew(self, local: LocalPod, ttl: datetime.timedelta | None) -> datetime.timedelta:
         """The agent's renewal: a new certificate from the mesh CA, pushed to Envoy by SDS; returns its lifetime."""
@@ -546,6 +562,26 @@ class LocalCluster(Cluster):
         if sidecar is None:
             raise MeshproofError(f"pod {pod.namespace}/{pod.name} has no sidecar")
         return accepted_connections(sidecar.files.path(INBOUND_ACCESS_LOG))
+
+    def list_pods(self, namespace: str) -> list[Pod]:
+        return [local.pod for local in list(self.pods.values()) if local.view.namespace == namespace]
+
+    def objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[Manifest]:
+        return [copy.deepcopy(obj) for obj in self.store.of_kind(kind, namespace)]
+
+    def namespace(self, name: str) -> Manifest | None:
+        found = self.store.get("Namespace", "", name)
+        return copy.deepcopy(found) if found is not None else None
+
+    def listening_sockets(self, pod: Pod) -> list[ListeningSocket]:
+        """The kernel's TCP tables of the pod's network namespace (``ip netns exec NS cat /proc/net/tcp*``)."""
+        local = self._local(pod)
+        argv = host.netns_exec(local.netns, ["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd="/")
+        if done.returncode != 0:
+            raise MeshproofError(f"cannot read the listening sockets of pod {pod.namespace}/{pod.name}: "
+                                 f"{done.stderr.strip()[-200:]}")
+        return parse_proc_net_tcp(done.stdout)
 
     def start_capture(self, pod: Pod, port: int) -> LocalCapture:
         local = self._local(pod)

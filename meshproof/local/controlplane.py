@@ -102,6 +102,13 @@ class ControlPlane:
             authorization=self.authorization_of(pod),
         )
 
+    def service_ports(self, pod: PodView) -> set[int]:
+        """The target ports on ``pod`` of the Services of its namespace that select it."""
+        return {target
+                for service in self.store.of_kind("Service", pod.namespace) if selects(service, pod)
+                for port in (service.get("spec") or {}).get("ports") or []
+                for target in [target_port(port, pod)] if target is not None}
+
     def authorization_of(self, pod: PodView) -> list[dict[str, Any]]:
         """The AuthorizationPolicies istiod would translate for ``pod`` (meshproof.local.authz.applicable)."""
         if not self.authorization:

@@ -56,6 +56,10 @@ class DatabaseBehaviour:
 class InjectorBehaviour:
     #: the injector points HTTP probes at the agent (Istio's ``rewriteAppHTTPProbers``)
     rewrites_probes: bool = True
+    #: the init container redirects only the ports the pod's Services name (``-b PORTS``), not every port (``'*'``)
+    captures_service_ports_only: bool = False
+    #: a pod's ``excludeInboundPorts`` leaves those ports uncaptured in every pod of its namespace
+    exclusions_namespace_wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,12 @@ DEFECTS: dict[str, Defect] = {
                {"agent": {"renews_certificates": False}}),
         Defect("database-does-not-require-tls", "the external database also accepts plaintext clients",
                {"database": {"require_secure_transport": False}}),
+        Defect("sidecar-captures-service-ports-only",
+               "the sidecar's inbound capture redirects only the ports a Service names: a port no Service declares "
+               "takes plaintext under STRICT", {"injector": {"captures_service_ports_only": True}}),
+        Defect("injector-excludes-ports-namespace-wide",
+               "the injector applies one pod's traffic.sidecar.istio.io/excludeInboundPorts to every pod of its "
+               "namespace", {"injector": {"exclusions_namespace_wide": True}}),
         Defect("injector-does-not-rewrite-probes",
                "the injector leaves HTTP probes on the app port, where STRICT resets the kubelet's plaintext",
                {"injector": {"rewrites_probes": False}}),
