@@ -143,9 +143,19 @@ CASES: list[Case] = [
          "must consist of lower-case letters, digits and '-', and start and end with a letter or digit "
          "(an RFC 1123 label, as Kubernetes names are)"),
     case("--use-namespace bookinf=team-a", USAGE, "ERROR: --use-namespace 'bookinf=team-a': expected BASE=NAME with "
-         "BASE one of bookinfo, legacy, mesh-peer, ingress, egress, egress-legacy, egress-db"),
+         "BASE one of bookinfo, legacy, mesh-peer, ingress, egress, egress-legacy, egress-db, mesh-audit"),
     case("--use-namespace bookinfo=", USAGE, "ERROR: --use-namespace 'bookinfo=': expected BASE=NAME with "
-         "BASE one of bookinfo, legacy, mesh-peer, ingress, egress, egress-legacy, egress-db"),
+         "BASE one of bookinfo, legacy, mesh-peer, ingress, egress, egress-legacy, egress-db, mesh-audit"),
+    # -- the mesh audit's namespaces: a malformed name before anything starts; one that does not exist, found in
+    # the cluster before the audit creates its prober
+    case("-m mesh-audit --audit-namespaces Shop_NS", USAGE, "ERROR: --audit-namespaces 'Shop_NS': namespace "
+         "'Shop_NS': must consist of lower-case letters, digits and '-', and start and end with a letter or digit "
+         "(an RFC 1123 label, as Kubernetes names are)"),
+    case("-m mesh-audit --audit-namespaces ,", USAGE, "ERROR: --audit-namespaces ',': expected NS[,NS...]"),
+    case("-m strict-mtls --audit-namespaces shop", USAGE,
+         "ERROR: --audit-namespaces applies to the mesh audit: add -m mesh-audit"),
+    case("-m mesh-audit --audit-namespaces bookinfo,no-such-namespace", INFRASTRUCTURE,
+         "meshproof: --audit-namespaces: namespace 'no-such-namespace' does not exist"),
     case("--revision Bad!", USAGE, "ERROR: --revision 'Bad!': not a valid label value (at most 63 letters, digits, "
          "'-', '_' or '.', starting and ending with a letter or digit)"),
     # -- options that mean nothing to the chosen backend (case 10)

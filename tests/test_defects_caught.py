@@ -69,15 +69,18 @@ EVIDENCE_PERMISSIVE = ("test_server_sidecar_tells_the_legacy_clients_plaintext_f
                        "permissive")
 # suites/test_wire_capture.py (also strict-mtls): the wire itself, under PERMISSIVE with its plaintext control
 WIRE = "test_the_wire_between_sidecars_is_tls_and_the_plaintext_control_shows_the_marker"
+# suites/test_port_coverage.py (also strict-mtls): every listening port of the mesh namespace
+PORT_SWEEP = "test_every_listening_port_of_the_scene_refuses_plaintext_under_strict_but_the_documented_exceptions"
 #: both probe checks begin by proving STRICT in force (legacy sleep reset), so a mesh where STRICT never
 #: takes effect fails them there
 STRICT_NEVER_HOLDS = frozenset({LEGACY_RESET, IN_MESH, PROXY_NO_CERT, FOREIGN_CA, PROBES_READY, PROBES_NOT_REWRITTEN,
-                                MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT}
+                                MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT,
+                                                                                        PORT_SWEEP}
 STRICT_MTLS = Suite(
     "strict-mtls",
     frozenset({LEGACY_RESET, IN_MESH, XFCC, PROXY_NO_CERT, FOREIGN_CA, RECREATED, SDS, PROBES_READY,
                PROBES_NOT_REWRITTEN, MESH_STRICT, NS_OVERRIDES_MESH, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE,
-               PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE},
+               PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE, PORT_SWEEP},
     {
         "sidecar-ignores-strict": STRICT_NEVER_HOLDS,
         "sidecar-accepts-any-client-cert": frozenset({FOREIGN_CA}),
@@ -96,6 +99,10 @@ STRICT_MTLS = Suite(
         "control-plane-mesh-policy-wins": frozenset({NS_OVERRIDES_MESH}),
         # plaintext probes on the app port are reset under STRICT: the pod never turns ready, patched or not
         "injector-does-not-rewrite-probes": frozenset({PROBES_READY, PROBES_NOT_REWRITTEN}),
+        # every other check probes a port some Service declares: only the sweep reads the pods' own sockets
+        "sidecar-captures-service-ports-only": frozenset({PORT_SWEEP}),
+        # no other check deploys a pod with excludeInboundPorts, or probes the port another pod excluded
+        "injector-excludes-ports-namespace-wide": frozenset({PORT_SWEEP}),
     },
     diagnosed=True,
 )
@@ -201,7 +208,22 @@ TLS_POSTURE = Suite(
 
 
 
-SUITES = {suite.marker: suite for suite in (STRICT_MTLS, GATEWAY_MTLS, EGRESS_TLS, AUTHZ, TLS_POSTURE)}
+# --- mesh-audit (suites/test_mesh_audit.py), run on the reference mesh's stand-in for a user's mesh ------------
+AUDIT = "test_no_port_where_policy_says_strict_takes_plaintext"
+MESH_AUDIT = Suite(
+    "mesh-audit",
+    frozenset({AUDIT}),
+    {
+        "sidecar-ignores-strict": frozenset({AUDIT}),
+        # the stand-in's STRICT policy comes after its pods: they keep the PERMISSIVE they started with
+        "control-plane-never-pushes": frozenset({AUDIT}),
+        "sidecar-captures-service-ports-only": frozenset({AUDIT}),
+        "injector-excludes-ports-namespace-wide": frozenset({AUDIT}),
+    },
+    diagnosed=True,
+)
+
+SUITES = {suite.marker: suite for suite in (STRICT_MTLS, GATEWAY_MTLS, EGRESS_TLS, AUTHZ, TLS_POSTURE, MESH_AUDIT)}
 
 #: (suite, defect) for every run: each suite on the healthy mesh (None), then against each of its defects
 RUNS = [(marker, None) for marker in SUITES] + [

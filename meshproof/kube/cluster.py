@@ -14,6 +14,7 @@ from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, 
 from ..database import ExternalDatabase
 from ..errors import InfrastructureError, MeshproofError
 from ..evidence import AcceptedConnection, from_istio_stats
+from ..ports import ListeningSocket, parse_proc_net_tcp
 from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_LABEL
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from ..validation import validate
@@ -27,7 +28,7 @@ from .ingress import IngressGateway, container_port, node_addresses, outside_add
 from .lease import SHARED_STATE, Lease, run_lease_name
 from .ledger import Ledger, Ref
 from .ownership import Guard, is_mesh_wide, mark_created
-from .pods import all_ready, is_ready, to_pod
+from .pods import all_ready, is_ready, is_terminating, to_pod
 from .portforward import PortForward
 from .profiles import Platform, wait_member_ready
 from .reach import Reach, path_broken, stream_status, tcp_reachable
@@ -191,6 +192,45 @@ class KubeCluster(Cluster):
         finally:
             ws.close()
         return ExecResult(command, exit_code(streams.status, what=what), streams.stdout, streams.stderr)
+
+    def list_pods(self, namespace: str) -> list[Pod]:
+        return [to_pod(p) for p in self._listed("v1", "Pod", namespace) if not is_terminating(p)]
+
+    def objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[Manifest]:
+        return self._listed(api_version, kind, namespace)
+
+    def _listed(self, api_version: str, kind: str, namespace: str | None) -> list[Manifest]:
+        try:
+            return items(self.dyn, api_version, kind, **({"namespace": namespace} if namespace else {}))
+        except DynamicApiError as exc:
+            raise MeshproofError(f"cannot list {kind} in {namespace or 'the cluster'}: {one_line(exc)}") from None
+
+    def namespace(self, name: str) -> Manifest | None:
+        try:
+            return by_api_version(self.dyn, "v1", "Namespace").get(name=name).to_dict()
+        except DynamicApiError as exc:
+            if exc.status == 404:
+                return None
+            raise MeshproofError(f"cannot read namespace {name}: {one_line(exc)}") from None
+
+    def listening_sockets(self, pod: Pod) -> list[ListeningSocket]:
+        """The kernel's TCP tables as any container of the pod sees them (one network namespace): ``cat`` of
+        ``/proc/net/tcp`` and ``tcp6`` in the first container that has ``cat``, the sidecar's first
+        (istio/proxyv2 is Ubuntu-based; distroless images have no ``cat``)."""
+        containers = sorted(pod.containers, key=lambda c: c != PROXY_CONTAINER)
+        tried = []
+        for container in containers:
+            try:
+                result = self.exec(pod, container, ["cat", "/proc/net/tcp", "/proc/net/tcp6"],
+                                   timeout=self.timeouts.request + 10)
+            except ExecError as error:  # e.g. no cat in a distroless image: try the next container
+                tried.append(f"{container}: {error}")
+                continue
+            if "local_address" in result.stdout:  # a node without IPv6 has no tcp6: the first table is enough
+                return parse_proc_net_tcp(result.stdout)
+            tried.append(f"{container}: {one_line(result.stderr) or f'exit {result.exit_code}'}")
+        raise MeshproofError(f"cannot read the listening sockets of pod {pod.namespace}/{pod.name}: "
+                             f"{'; '.join(tried) or 'it has no container'}")
 
     def proxy_admin(self, pod: Pod, path: str, *, timeout: float | None = None) -> str:
         """The sidecar's Envoy admin through pilot-agent: proxy images ship neither curl nor a shell."""
