@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -159,3 +160,56 @@ def test_two_runs_in_one_checkout_both_pass_and_keep_their_own_evidence():
     assert (reports / "latest").resolve() in {d.resolve() for d in mine}
     for directory in mine:
         shutil.rmtree(directory)
+
+
+def _audit(run_id: str, tmp_path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "suites", "-m", "mesh-audit", "-q", "-p", "no:cacheprovider",
+         f"--reports-dir={tmp_path / 'reports'}"],
+        cwd=ROOT, env=child_env({RUN_ID_ENV: run_id}), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _read_until(suite: subprocess.Popen, wanted: str, timeout: float) -> str:
+    """The child's output up to and including the first line that starts with ``wanted``."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert suite.stdout is not None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([suite.stdout], [], [], 1.0)
+        if not ready:
+            continue
+        line = suite.stdout.readline().decode()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith(wanted):
+            return "".join(seen)
+    suite.kill()
+    raise AssertionError(f"no line starting {wanted!r} within {timeout} s:\n{''.join(seen)[-3000:]}")
+
+
+def test_the_mesh_audit_removes_its_prober_and_namespace_at_its_end(tmp_path):
+    run_id = f"aud{secrets.token_hex(2)}"
+    suite = _audit(run_id, tmp_path)
+    output = _read_until(suite, "meshproof: mesh audit: removed the prober and its namespace "
+                         f"mesh-audit-{run_id}", timeout=300)
+    output += suite.communicate(timeout=120)[0].decode()
+    assert suite.returncode == 0, output
+    assert host.leftovers(run_id) == NOTHING_LEFT
+
+
+def test_ctrl_c_during_the_mesh_audit_leaves_no_prober_namespace_process_or_file(tmp_path):
+    run_id = f"aui{secrets.token_hex(2)}"
+    suite = _audit(run_id, tmp_path)
+    _read_until(suite, "meshproof: port sweep of ", timeout=300)  # the prober is up, in its own namespace
+    assert host.leftovers(run_id)["netns"], "the prober's pod should exist mid-audit"
+    suite.send_signal(signal.SIGINT)
+    try:
+        output = suite.communicate(timeout=120)[0].decode()
+    except subprocess.TimeoutExpired:
+        suite.kill()
+        raise AssertionError(f"the interrupted audit did not end within 120 s:\n{suite.communicate()[0].decode()[-3000:]}")
+    assert suite.returncode == 2, output
+    assert host.leftovers(run_id) == NOTHING_LEFT
+    (report,) = (tmp_path / "reports" / "runs").glob("*/conformance.json")
+    assert json.loads(report.read_text())["verdict"] == "interrupted"
