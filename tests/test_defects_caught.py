@@ -99,8 +99,9 @@ STRICT_MTLS = Suite(
         "control-plane-mesh-policy-wins": frozenset({NS_OVERRIDES_MESH}),
         # plaintext probes on the app port are reset under STRICT: the pod never turns ready, patched or not
         "injector-does-not-rewrite-probes": frozenset({PROBES_READY, PROBES_NOT_REWRITTEN}),
-        # every other check probes a port some Service declares: only the sweep reads the pods' own sockets
-        "sidecar-captures-service-ports-only": frozenset({PORT_SWEEP}),
+        # every other check probes a port some Service or containerPort declares: only the sweep reads the pods'
+        # own sockets
+        "sidecar-captures-declared-ports-only": frozenset({PORT_SWEEP}),
         # no other check deploys a pod with excludeInboundPorts, or probes the port another pod excluded
         "injector-excludes-ports-namespace-wide": frozenset({PORT_SWEEP}),
     },
@@ -217,7 +218,7 @@ MESH_AUDIT = Suite(
         "sidecar-ignores-strict": frozenset({AUDIT}),
         # the stand-in's STRICT policy comes after its pods: they keep the PERMISSIVE they started with
         "control-plane-never-pushes": frozenset({AUDIT}),
-        "sidecar-captures-service-ports-only": frozenset({AUDIT}),
+        "sidecar-captures-declared-ports-only": frozenset({AUDIT}),
         "injector-excludes-ports-namespace-wide": frozenset({AUDIT}),
     },
     diagnosed=True,

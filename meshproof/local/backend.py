@@ -392,7 +392,8 @@ class LocalCluster(Cluster):
                 for workload in self.store.of_kind(kind, view.namespace):
                     for request in pod_requests(workload)[:1]:
                         excluded |= excluded_inbound_ports((request.template.get("metadata") or {}).get("annotations"))
-        only = self.control.service_ports(view) if injector.captures_service_ports_only else None
+        only = (self.control.service_ports(view) | set(view.container_ports)
+                if injector.captures_declared_ports_only else None)
         return capture_rules(excluded, only=only)
 
     def _renew(self, local: LocalPod, ttl: datetime.timedelta | None) -> datetime.timedelta:

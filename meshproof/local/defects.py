@@ -56,8 +56,9 @@ class DatabaseBehaviour:
 class InjectorBehaviour:
     #: the injector points HTTP probes at the agent (Istio's ``rewriteAppHTTPProbers``)
     rewrites_probes: bool = True
-    #: the init container redirects only the ports the pod's Services name (``-b PORTS``), not every port (``'*'``)
-    captures_service_ports_only: bool = False
+    #: the init container redirects only the ports the pod's Services or containerPorts declare (``-b PORTS``),
+    #: not every port (``'*'``)
+    captures_declared_ports_only: bool = False
     #: a pod's ``excludeInboundPorts`` leaves those ports uncaptured in every pod of its namespace
     exclusions_namespace_wide: bool = False
 
@@ -153,9 +154,9 @@ DEFECTS: dict[str, Defect] = {
                {"agent": {"renews_certificates": False}}),
         Defect("database-does-not-require-tls", "the external database also accepts plaintext clients",
                {"database": {"require_secure_transport": False}}),
-        Defect("sidecar-captures-service-ports-only",
-               "the sidecar's inbound capture redirects only the ports a Service names: a port no Service declares "
-               "takes plaintext under STRICT", {"injector": {"captures_service_ports_only": True}}),
+        Defect("sidecar-captures-declared-ports-only",
+               "the sidecar's inbound capture redirects only the ports a Service or a containerPort declares: a port "
+               "declared nowhere takes plaintext under STRICT", {"injector": {"captures_declared_ports_only": True}}),
         Defect("injector-excludes-ports-namespace-wide",
                "the injector applies one pod's traffic.sidecar.istio.io/excludeInboundPorts to every pod of its "
                "namespace", {"injector": {"exclusions_namespace_wide": True}}),
