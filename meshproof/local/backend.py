@@ -62,7 +62,7 @@ class LocalPod:
     running: dict[str, Process] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
     volumes: list = field(default_factory=list)
-    #: held while the kubelet swaps a container; removal sets ``removed`` so no restart follows it
+    #: guards the container bookkeeping (never held while a process stops or starts); removal sets ``removed``
     lock: threading.Lock = field(default_factory=threading.Lock)
     removed: bool = False
 
@@ -77,8 +77,7 @@ class LocalPod:
         return marker not in self.ready_files or marker.exists()
 
     def ready(self) -> bool:
-        """Without the pod's lock: a container the kubelet is restarting (lock held for the old process's
-        grace period) is simply not ready, and a check polling readiness must never wait on a restart."""
+        """Without the pod's lock: a container the kubelet is restarting is simply not ready."""
         processes, ready_files = list(self.processes), list(self.ready_files)
         return (
             all(p.alive() for p in processes)
@@ -415,19 +414,32 @@ class LocalCluster(Cluster):
         local.specs[container["name"]], local.running[container["name"]] = container, process
 
     def _restart_container(self, local: LocalPod, name: str) -> None:
-        """The kubelet's restart after a failed liveness probe: the same spec, a new process, one more restart."""
+        """The kubelet's restart after a failed liveness probe: the same spec, a new process, one more restart.
+
+        The pod's lock guards its bookkeeping only, never a process stopping or
+        starting: removing the pod must not wait on a restart. A pod removed
+        meanwhile gets no restarted container (one already started is stopped).
+        """
         with local.lock:
             if local.removed:
                 return
             old = local.running[name]
-            self.supervisor.stop(old)
             local.processes.remove(old)
             ready = local.directory / f"ready-{name}"
             if ready in local.ready_files:
                 local.ready_files.remove(ready)
                 ready.unlink(missing_ok=True)
-            self._start_container(local, local.specs[name])
-            local.restarts[name] = local.restarts.get(name, 0) + 1
+        self.supervisor.stop(old)
+        with local.lock:
+            if local.removed:
+                return
+        self._start_container(local, local.specs[name])
+        with local.lock:
+            removed = local.removed
+            if not removed:
+                local.restarts[name] = local.restarts.get(name, 0) + 1
+        if removed:
+            self.supervisor.stop(local.running[name])
 
     def restart_count(self, pod: Pod, container: str) -> int:
         """How often the kubelet restarted ``container`` of ``pod`` (kubectl's RESTARTS)."""
@@ -440,7 +452,7 @@ class LocalCluster(Cluster):
                 with local.lock:
                     local.removed = True
                 self.rotation.forget(name)
-                for process in local.processes:
+                for process in list(local.processes):
                     self.supervisor.stop(process)
                 self.network.remove_pod(local.netns)
                 shutil.rmtree(local.directory, ignore_errors=True)
