@@ -485,9 +485,9 @@ class LocalCluster(Cluster):
         if rules != self._proxy_rules and self.directory is not None:  # kube-proxy: the started node's DNAT
             host.iptables_restore(self.network.node, rules)
             self._proxy_rules = rules
-        rewritten = 0
+        rewritten, dns = 0, {}
         for local in self.pods.values():
-            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
+            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views, dns))
             if local.sidecar is not None:
                 rewritten += local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
         self.last_push = (rewritten, sum(local.sidecar is not None for local in self.pods.values()))
