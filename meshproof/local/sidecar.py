@@ -17,6 +17,7 @@ from .envoy.sidecar import INBOUND_PORT, OUTBOUND_PORT, sidecar_clusters, sideca
 from .probes import APP_PROBERS_ENV, STATUS_PORT
 from .processes import IMPORT_ROOT, Process, Supervisor
 
+
 def capture_rules(excluded: Iterable[int] = (), *, only: Iterable[int] | None = None) -> str:
     """Istio's init container rules (istio-iptables): inbound to 15006, outbound to 15001, the proxy's own uid exempt.
 
