@@ -24,7 +24,9 @@ def capture_rules(excluded: Iterable[int] = (), *, only: Iterable[int] | None = 
     Inbound capture takes every port (``-b '*'``, the default of
     ``traffic.sidecar.istio.io/includeInboundPorts``) but the agent's status port
     and ``excluded`` (``-d``: excludeInboundPorts), as istio-iptables writes
-    ISTIO_INBOUND (istio/istio tools/istio-iptables/pkg/capture/run.go; istio.io
+    ISTIO_INBOUND: a RETURN per excluded port, then one catch-all redirect
+    (istio/istio tools/istio-iptables/pkg/capture/run.go and its golden
+    testdata/inbound-wildcard-exclude.golden; istio.io
     "Sidecar traffic annotations": excludeInboundPorts "only applies when all
     inbound traffic (i.e. '*') is being redirected").  ``only``: redirect just
     these ports (``-b PORTS``), which a deliberate defect uses.
