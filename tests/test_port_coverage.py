@@ -141,3 +141,10 @@ def test_the_csv_and_html_tables_hold_every_column_and_escape_what_they_show():
     assert coverage.as_csv([ROW]).splitlines()[0] == ",".join(coverage.COLUMNS)
     page = coverage.as_html([ROW], "audit of <shop>")
     assert "audit of &lt;shop&gt;" in page and "<script" not in page and "1 plaintext accepted" in page
+
+
+def test_the_rows_of_xdist_workers_are_joined_in_one_table():
+    from meshproof.report import RunFacts
+
+    first, second = RunFacts(port_coverage=[ROW.as_dict()]), RunFacts(port_coverage=[{**ROW.as_dict(), "port": 1}])
+    assert [row["port"] for row in first.merge(second).port_coverage] == [9101, 1]
