@@ -5,8 +5,10 @@ a strategic-merge PATCH of the pod's ``ephemeralcontainers`` subresource adds a
 container that shares the pod's network namespace (every container of a pod
 does) and, with ``targetContainerName``, the app's process namespace
 (kubernetes.io, "Ephemeral Containers"; KEP-277).  The patch must be a
-*strategic* merge: ephemeral containers merge by name there, while a JSON merge
-patch would replace the list and the API server refuses removing one.
+*strategic* merge, as kubectl's (kubernetes/kubectl pkg/cmd/debug/debug.go:
+``Patch(..., types.StrategicMergePatchType, patch, ..., "ephemeralcontainers")``):
+ephemeral containers merge by name there, while a JSON merge patch would
+replace the list and the API server refuses removing one.
 
 The container runs :func:`script`: tcpdump on the pod's ``eth0`` (the wire
 between the sidecars, not the loopback where the server sidecar hands the app
@@ -28,8 +30,10 @@ run's namespace.
 
 Where the cluster forbids it, the capture is :class:`~meshproof.errors.NotSupported`
 and the check says which rule: RBAC refusing ``patch pods/ephemeralcontainers``,
-PodSecurity admission refusing the added capability (levels ``baseline`` and
-``restricted`` allow no ``NET_RAW``), OpenShift's security context constraints,
+PodSecurity admission refusing the added capability (the Pod Security
+Standards' ``baseline`` lets a container add only AUDIT_WRITE, CHOWN,
+DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD, NET_BIND_SERVICE, SETFCAP, SETGID,
+SETPCAP, SETUID and SYS_CHROOT, ``restricted`` only NET_BIND_SERVICE), OpenShift's security context constraints,
 an API server that does not serve the subresource (Kubernetes before 1.23), or a
 runtime that starts the container but denies tcpdump the interface.
 """

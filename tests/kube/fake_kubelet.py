@@ -119,12 +119,22 @@ class EphemeralContainers:
             return
         allowed = BASELINE_CAPABILITIES if self.pod_security == "baseline" else {"NET_BIND_SERVICE"}
         for c in containers:
-            added = [cap for cap in ((c.get("securityContext") or {}).get("capabilities") or {}).get("add", [])
-                     if cap not in allowed]
-            if added:
-                raise error(403, f'pods "{name}" is forbidden: violates PodSecurity "{self.pod_security}:latest": '
-                                 f'non-default capabilities (container "{c["name"]}" must not include '
-                                 f'"{added[0]}" in securityContext.capabilities.add)')
+            context = c.get("securityContext") or {}
+            added = [cap for cap in (context.get("capabilities") or {}).get("add", []) if cap not in allowed]
+            if not added:
+                continue
+            quoted = ", ".join(f'"{cap}"' for cap in sorted(added))
+            if self.pod_security == "baseline":
+                reasons = (f'non-default capabilities (container "{c["name"]}" must not include {quoted} in '
+                           f'securityContext.capabilities.add)')
+            else:
+                reasons = (f'unrestricted capabilities (container "{c["name"]}" must set securityContext.capabilities'
+                           f'.drop=["ALL"]; container "{c["name"]}" must not include {quoted} in securityContext.'
+                           f'capabilities.add), runAsNonRoot != true (container "{c["name"]}" must not set '
+                           f'securityContext.runAsNonRoot=false), runAsUser=0 (container "{c["name"]}" must not set '
+                           f'runAsUser=0)')
+            raise error(403, f'pods "{name}" is forbidden: violates PodSecurity "{self.pod_security}:latest": '
+                             f'{reasons}')
 
     # -- the kubelet ---------------------------------------------------------------
     def _start(self, container: dict) -> None:

@@ -96,13 +96,14 @@ def test_the_capture_container_sees_the_wire_and_hands_the_pcap_over_through_its
     assert capture.stop() == b"", "stopped once"
 
 
-def test_podsecurity_baseline_makes_the_capture_not_supported_and_says_so(network, tmp_path):
-    mesh, server, containers = cluster_with(network, tmp_path, pod_security="baseline")
+@pytest.mark.parametrize("level", ["baseline", "restricted"])
+def test_podsecurity_makes_the_capture_not_supported_and_says_so(network, tmp_path, level):
+    mesh, server, containers = cluster_with(network, tmp_path, pod_security=level)
     with pytest.raises(NotSupported) as refused:
         mesh.start_capture(to_pod(POD), PORT)
     assert str(refused.value).startswith("PodSecurity admission of namespace mp-a refuses a capture container "
                                          "adding NET_RAW: 403 ")
-    assert 'violates PodSecurity "baseline:latest"' in str(refused.value)
+    assert f'violates PodSecurity "{level}:latest"' in str(refused.value) and "\n" not in str(refused.value)
     assert "ephemeralContainers" not in server.find("Pod", "mp-a", "tcp-echo-1")["spec"]
 
 
