@@ -173,7 +173,7 @@ class KubeCapture:
         self.name = f"meshproof-capture-{secrets.token_hex(3)}"
         self.what = f"capture container {self.name} in {pod.namespace}/{pod.name} ({image})"
         self._stopped = False
-        subresource = pods.subresources.get("ephemeralcontainers") if hasattr(pods, "subresources") else None
+        subresource = pods.subresources.get("ephemeralcontainers")
         if subresource is None:
             raise NotSupported("the API server does not serve pods/ephemeralcontainers (Kubernetes 1.23+)")
         body = {"spec": {"ephemeralContainers": [container(self.name, pod, port, image)]}}
