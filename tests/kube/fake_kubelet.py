@@ -16,7 +16,9 @@ container's namespace, and reports the state in ``ephemeralContainerStatuses``.
 from __future__ import annotations
 
 import copy
+import os
 import secrets
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -66,8 +68,18 @@ class EphemeralContainers:
     """The ``pods/ephemeralcontainers`` subresource of a :class:`FakeServer`, and the kubelet running what it admits."""
 
     def __init__(self, server: FakeServer, network: PodNetwork, logs: Path, *, images: set[str],
-                 pod_security: str = "privileged", rbac_denied: bool = False, runtime_denies_net_raw: bool = False):
+                 pod_security: str = "privileged", rbac_denied: bool = False, runtime_denies_net_raw: bool = False,
+                 busybox: bool = False):
+        """``busybox``: the image's shell tools are busybox applets (sh, timeout, base64, ...) as in Alpine-based
+        images such as netshoot, tcpdump the host's; otherwise the host's dash and coreutils."""
         self.server, self.network, self.log_dir = server, network, logs
+        self.env = None
+        if busybox:
+            applets = logs / "busybox-bin"
+            applets.mkdir()
+            for applet in ("sh", "timeout", "base64", "wc", "mkdir", "rm", "cat", "kill", "echo"):
+                (applets / applet).symlink_to(shutil.which("busybox"))
+            self.env = {**os.environ, "PATH": f"{applets}:{os.environ['PATH']}"}
         self.images, self.pod_security, self.rbac_denied = images, pod_security, rbac_denied
         self.runtime_denies_net_raw = runtime_denies_net_raw
         self.patches: list[tuple[dict, str]] = []
@@ -146,7 +158,7 @@ class EphemeralContainers:
         log = (self.log_dir / f"{container['name']}.log").open("wb")
         with log:
             self.processes[container["name"]] = self.network.run(self.network.pod, argv, stdout=log,
-                                                                 stderr=subprocess.STDOUT)
+                                                                 stderr=subprocess.STDOUT, env=self.env)
 
     def _report(self, kind: str) -> None:
         if kind != "Pod":
@@ -185,8 +197,8 @@ class EphemeralContainers:
         process = self.processes.get(container)
         if process is None or process.poll() is not None:
             raise ExecError(f"exec in {pod.name}/{container} failed to run: container not found or not running")
-        done = subprocess.run(["nsenter", "--net=/run/netns/" + self.network.pod, *argv], capture_output=True,
-                              text=True, timeout=timeout)
+        done = subprocess.run(["ip", "netns", "exec", self.network.pod, *argv], capture_output=True, text=True,
+                              timeout=timeout, env=self.env)
         return ExecResult(tuple(argv), done.returncode, done.stdout, done.stderr)
 
     def close(self) -> None:

@@ -68,8 +68,13 @@ def send_line(network: PodNetwork, line: str) -> None:
         server.wait()
 
 
-def test_the_capture_container_sees_the_wire_and_hands_the_pcap_over_through_its_log(network, tmp_path):
-    mesh, server, containers = cluster_with(network, tmp_path)
+@pytest.mark.parametrize("busybox", [False, True], ids=["dash-coreutils", "busybox"])
+def test_the_capture_container_sees_the_wire_and_hands_the_pcap_over_through_its_log(network, tmp_path, busybox):
+    """The script runs as the image would run it: busybox's sh, timeout and base64 (netshoot is Alpine-based), or
+    dash and coreutils."""
+    if busybox and not shutil.which("busybox"):
+        pytest.fail("busybox is missing: scripts/bootstrap.sh installs it")
+    mesh, server, containers = cluster_with(network, tmp_path, busybox=busybox)
     try:
         pod = to_pod(POD)
         capture = mesh.start_capture(pod, PORT)
