@@ -366,7 +366,7 @@ class LocalCluster(Cluster):
                            functools.partial(self._restart_container, local))
 
     def _rewrites_probes(self, template_meta: Mapping[str, Any]) -> bool:
-        """Istio's injector points HTTP probes at the agent unless the pod opts out."""
+        """Istio's injector points HTTP, TCP and gRPC probes at the agent unless the pod opts out."""
         return (self.behaviour.injector.rewrites_probes
                 and rewrite_requested(template_meta.get("annotations")))
 

@@ -71,7 +71,8 @@ class Probe:
         if self.action == TCP_SOCKET:
             return f"{self.kind} {self.container} TCP :{self.port}"
         if self.action == GRPC:
-            return f"{self.kind} {self.container} gRPC :{self.port}" + (f" service {self.service!r}" if self.service else "")
+            named = f" service {self.service!r}" if self.service else ""
+            return f"{self.kind} {self.container} gRPC :{self.port}{named}"
         return f"{self.kind} {self.container} GET :{self.port}{self.path}"
 
 
