@@ -19,7 +19,6 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError
 from .host import POD_NAME_MAX
-from .images import command_for
 from .probes import probes
 from .rotation import secret_ttl
 
@@ -69,16 +68,11 @@ def needs_new_pods(workload: Mapping[str, Any], previous: Mapping[str, Any] | No
 
 def validate_workload(workload: Mapping[str, Any]) -> None:
     """Refuse, in one line and before anything is stored, what the reference mesh could not start: a pod
-    template without containers, with probes the API server refuses or an image with no stand-in
-    (meshproof.local.images), a malformed ``proxy.istio.io/config``, a pod name too long for its sockets'
-    paths (meshproof.local.host)."""
+    template without containers or with probes the API server refuses, a malformed
+    ``proxy.istio.io/config``, a pod name too long for its sockets' paths (meshproof.local.host)."""
     requests = pod_requests(workload)
     for request in requests[:1]:
-        containers = request.containers()
-        probes(containers)
-        for container in containers:
-            ports = container.get("ports") or []
-            command_for(container.get("image", ""), dict(container), int(ports[0]["containerPort"]) if ports else None)
+        probes(request.containers())
         secret_ttl((request.template.get("metadata") or {}).get("annotations"))
     longest = max((request.name for request in requests), key=len, default="")
     if len(longest) > POD_NAME_MAX:
