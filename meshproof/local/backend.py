@@ -332,13 +332,26 @@ class LocalCluster(Cluster):
             self._create_pod(request)
 
     def _create_pod(self, request: PodRequest) -> None:
+        """Build one pod; one that fails half-way (a process that cannot start) is taken apart again, then raised."""
         assert self.directory is not None and self.ca is not None
+        netns, ip = self.network.add_pod()
+        directory = self.directory / "pods" / request.name
+        try:
+            self._build_pod(request, netns, ip, directory)
+        except BaseException:
+            local = self.pods.get(request.name)
+            if local is not None and local.netns == netns:
+                self._remove_pod(request.name, local)
+            else:
+                self.network.remove_pod(netns)
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+
+    def _build_pod(self, request: PodRequest, netns: str, ip: str, directory: Path) -> None:
         namespace, pod_name = request.owner[0], request.name
         meta, pod_spec = request.template.get("metadata") or {}, request.template.get("spec") or {}
         containers = request.containers()
         ttl = secret_ttl(meta.get("annotations"))  # checked at admission (meshproof.local.workloads.validate_workload)
-        netns, ip = self.network.add_pod()
-        directory = self.directory / "pods" / pod_name
         directory.mkdir(parents=True)
         ports = {
             int(p["containerPort"]): p.get("name", "")
@@ -455,15 +468,18 @@ class LocalCluster(Cluster):
     def _remove_pods_of(self, owner: tuple[str, str, str]) -> None:
         for name, local in list(self.pods.items()):
             if local.owner == owner:
-                self.kubelet.forget(name)
-                with local.lock:
-                    local.removed = True
-                self.rotation.forget(name)
-                for process in list(local.processes):
-                    self.supervisor.stop(process)
-                self.network.remove_pod(local.netns)
-                shutil.rmtree(local.directory, ignore_errors=True)
-                del self.pods[name]
+                self._remove_pod(name, local)
+
+    def _remove_pod(self, name: str, local: LocalPod) -> None:
+        self.kubelet.forget(name)
+        with local.lock:
+            local.removed = True
+        self.rotation.forget(name)
+        for process in list(local.processes):
+            self.supervisor.stop(process)
+        self.network.remove_pod(local.netns)
+        shutil.rmtree(local.directory, ignore_errors=True)
+        del self.pods[name]
 
     def _views(self) -> list[PodView]:
         return [p.view for p in self.pods.values()]
@@ -476,9 +492,9 @@ class LocalCluster(Cluster):
         if rules != self._proxy_rules and self.directory is not None:  # kube-proxy: the started node's DNAT
             host.iptables_restore(self.network.node, rules)
             self._proxy_rules = rules
-        rewritten = 0
+        rewritten, dns = 0, {}
         for local in self.pods.values():
-            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
+            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views, dns))
             if local.sidecar is not None:
                 rewritten += local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
         self.last_push = (rewritten, sum(local.sidecar is not None for local in self.pods.values()))

@@ -80,11 +80,17 @@ class ControlPlane:
 
     # ------------------------------------------------------------ hosts
 
-    def hosts_file(self, pod: PodView, pods: Iterable[PodView]) -> str:
-        lines = ["127.0.0.1 localhost", f"{pod.ip} {pod.name}"]
-        lines += hosts_lines(self.store.of_kind("Service"), pods, pod.namespace)
-        lines += [f"{address} {name}" for name, address in sorted(self.external_hosts.items())]
-        return "\n".join(lines) + "\n"
+    def hosts_file(self, pod: PodView, pods: Iterable[PodView], shared: dict[str, list[str]] | None = None) -> str:
+        """``pod``'s /etc/hosts: itself, then what cluster DNS answers in its namespace.
+
+        ``shared``: namespace -> those DNS lines, kept by the caller across the
+        pods of one push, so a push computes them once per namespace, not per pod.
+        """
+        shared = {} if shared is None else shared
+        if pod.namespace not in shared:
+            shared[pod.namespace] = hosts_lines(self.store.of_kind("Service"), pods, pod.namespace) + [
+                f"{address} {name}" for name, address in sorted(self.external_hosts.items())]
+        return "\n".join(["127.0.0.1 localhost", f"{pod.ip} {pod.name}", *shared[pod.namespace]]) + "\n"
 
     # ------------------------------------------------------------ sidecars
 
