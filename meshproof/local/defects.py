@@ -54,7 +54,7 @@ class DatabaseBehaviour:
 
 @dataclass(frozen=True)
 class InjectorBehaviour:
-    #: the injector points HTTP probes at the agent (Istio's ``rewriteAppHTTPProbers``)
+    #: the injector points HTTP, TCP and gRPC probes at the agent (Istio's ``rewriteAppHTTPProbers``)
     rewrites_probes: bool = True
     #: the init container redirects only the ports the pod's Services or containerPorts declare (``-b PORTS``),
     #: not every port (``'*'``)
@@ -161,7 +161,8 @@ DEFECTS: dict[str, Defect] = {
                "the injector applies one pod's traffic.sidecar.istio.io/excludeInboundPorts to every pod of its "
                "namespace", {"injector": {"exclusions_namespace_wide": True}}),
         Defect("injector-does-not-rewrite-probes",
-               "the injector leaves HTTP probes on the app port, where STRICT resets the kubelet's plaintext",
+               "the injector leaves HTTP, TCP and gRPC probes on the app port, where STRICT resets the kubelet's "
+               "plaintext",
                {"injector": {"rewrites_probes": False}}),
     )
 }
