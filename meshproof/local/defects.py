@@ -125,6 +125,10 @@ DEFECTS: dict[str, Defect] = {
         Defect("gateway-ignores-min-protocol-version",
                "the ingress gateway ignores a server's tls.minProtocolVersion and keeps accepting TLS 1.2",
                {"gateway": {"ignores_min_protocol_version": True}}),
+        Defect("gateway-offers-legacy-tls",
+               "the ingress gateway's TLS servers accept TLS 1.0 and 1.1 and CBC/SHA-1 cipher suites "
+               "(ECDHE-ECDSA-AES128-SHA, ECDHE-RSA-AES128-SHA, AES128-SHA)",
+               {"gateway": {"offers_legacy_tls": True}}),
         Defect("sidecar-inspects-server-first-tcp",
                "client sidecars inspect outbound TCP for TLS, stalling server-first protocols such as MySQL",
                {"sidecar": {"inspect_server_first": True}}),

@@ -6,6 +6,7 @@ over the old one, which Envoy applies within milliseconds and without restart.
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, Iterable
 from ..pki import write_private
 from . import authz
 from .host import PROXY_UID
-from .legacy_tls import LEGACY_TLS_PARAMS, with_legacy_params
+from .legacy_tls import LEGACY_GATEWAY_TLS_PARAMS, LEGACY_TLS_PARAMS, with_legacy_params
 from ..peerauthn import DISABLE, PERMISSIVE, STRICT
 
 T = "type.googleapis.com/"
@@ -540,6 +541,8 @@ class GatewayBehaviour:
     sanitizes_client_cert: bool = False
     #: a server's tls.minProtocolVersion is dropped; Envoy's TLS 1.2 floor applies
     ignores_min_protocol_version: bool = False
+    #: every TLS server accepts TLS 1.0 and CBC/SHA-1 cipher suites (meshproof.local.legacy_tls)
+    offers_legacy_tls: bool = False
 
 
 @dataclass
@@ -564,6 +567,8 @@ def _gateway_tls(files: ConfigFiles, tls: GatewayTls, behaviour: GatewayBehaviou
     params = {"tls_minimum_protocol_version": TLS_VERSIONS.get(min_version or "", "TLSv1_2")}
     if tls.max_version:
         params["tls_maximum_protocol_version"] = TLS_VERSIONS[tls.max_version]
+    if behaviour.offers_legacy_tls:
+        params.update(copy.deepcopy(LEGACY_GATEWAY_TLS_PARAMS))
     mutual = tls.mode == MUTUAL
     own_certificate = behaviour.simple_serves_workload_certificate and not mutual
     return downstream_tls(
