@@ -69,7 +69,7 @@ CAPABILITIES: dict[str, Capability] = {
             "chain to the mesh root, lifetime, key strength against the named TLS policy; renewal without "
             "outage; the TLS version, cipher and curve sidecar-to-sidecar mTLS negotiates; the ingress gateway's "
             "TLS versions, cipher suites, curves and certificate as a TLS scanner (sslyze) sees them, and a "
-            "client offering only TLS 1.1 refused.",
+            "client offering only TLS 1.1 refused by the gateway and by sidecars.",
         ),
     )
 }
@@ -222,6 +222,7 @@ CHECK_CONTROLS: dict[str, tuple[str, ...]] = {
          f"{PCI_DSS} 4.2.1.1", f"{SOC2} CC6.7"),
     "test_a_client_offering_only_tls_1_1_is_refused_by_the_gateway":
         (f"{NIST_800_53} SC-8(1)", f"{NIST_800_53} SC-13", f"{PCI_DSS} 4.2.1", f"{SOC2} CC6.7"),
+    "test_a_client_offering_only_tls_1_1_is_refused_by_the_server_sidecar": _MTLS + (f"{NIST_800_53} SC-13",),
 }
 
 

@@ -189,9 +189,11 @@ NEGOTIATED = "test_sidecar_to_sidecar_mtls_negotiates_a_version_cipher_and_curve
 GATEWAY_SCAN = "test_gateway_accepts_only_the_tls_versions_cipher_suites_curves_and_certificate_the_policy_allows"
 TLS11_REFUSED = both_clients("test_a_client_offering_only_tls_1_1_is_refused_by_the_gateway")
 GATEWAY_POSTURE = frozenset({GATEWAY_SCAN}) | TLS11_REFUSED
+SIDECAR_TLS11_REFUSED = "test_a_client_offering_only_tls_1_1_is_refused_by_the_server_sidecar"
 TLS_POSTURE = Suite(
     "tls-posture",
-    frozenset({WORKLOAD_IDENTITY, WORKLOAD_LIFETIME, ROTATION_NO_OUTAGE, NEGOTIATED}) | GATEWAY_POSTURE,
+    frozenset({WORKLOAD_IDENTITY, WORKLOAD_LIFETIME, ROTATION_NO_OUTAGE, NEGOTIATED, SIDECAR_TLS11_REFUSED})
+    | GATEWAY_POSTURE,
     {
         # every server presents .../sa/default where its clients' sidecars expect its own account: in-mesh
         # requests fail too, so the rotation check never gets its first answer, and the gateway cannot reach
@@ -206,6 +208,8 @@ TLS_POSTURE = Suite(
         "sidecar-negotiates-legacy-tls": frozenset({NEGOTIATED}) | GATEWAY_POSTURE,
         # the scan sees TLS 1.0 / 1.1 and a CBC/SHA-1 suite; the TLS 1.1 client gets its 200
         "gateway-offers-legacy-tls": GATEWAY_POSTURE,
+        # the TLS 1.1 client gets past the version and is rejected only for want of a client certificate
+        "sidecar-accepts-legacy-tls": frozenset({SIDECAR_TLS11_REFUSED}),
     },
 )
 

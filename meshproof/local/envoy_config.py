@@ -16,7 +16,7 @@ from typing import Any, Iterable
 from ..pki import write_private
 from . import authz
 from .host import PROXY_UID
-from .legacy_tls import LEGACY_GATEWAY_TLS_PARAMS, LEGACY_TLS_PARAMS, with_legacy_params
+from .legacy_tls import LEGACY_SERVER_TLS_PARAMS, LEGACY_TLS_PARAMS, with_legacy_params
 from ..peerauthn import DISABLE, PERMISSIVE, STRICT
 
 T = "type.googleapis.com/"
@@ -88,6 +88,17 @@ class SidecarBehaviour:
     rbac_ignores_principals: bool = False
     #: sidecar mTLS, outbound and inbound, allows only TLS 1.2 with a CBC/SHA-1 suite (meshproof.local.legacy_tls)
     negotiates_legacy_tls: bool = False
+    #: inbound mTLS also accepts TLS 1.0 / 1.1 and CBC/SHA-1 suites (meshproof.local.legacy_tls)
+    accepts_legacy_tls: bool = False
+
+
+def _inbound_tls_params(behaviour: SidecarBehaviour) -> dict[str, Any] | None:
+    """The inbound mTLS chain's TlsParameters where a defect changes them (None: Istio's, TLS 1.2 up)."""
+    if behaviour.negotiates_legacy_tls:
+        return {"tls_params": dict(LEGACY_TLS_PARAMS)}
+    if behaviour.accepts_legacy_tls:
+        return {"tls_params": copy.deepcopy(LEGACY_SERVER_TLS_PARAMS)}
+    return None
 
 
 #: where a proxy with ``certs_on_disk`` finds its workload certificate and key (in its own directory)
@@ -391,7 +402,7 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
         "transport_socket": downstream_tls(
             files, require_client_certificate=not no_client_cert, validation=None if no_client_cert else ROOT_SECRET,
             accept_untrusted=behaviour.accept_any_client_cert,
-            extra={"tls_params": dict(LEGACY_TLS_PARAMS)} if behaviour.negotiates_legacy_tls else None,
+            extra=_inbound_tls_params(behaviour),
             certificate_files=(files.path(DISK_CERT_CHAIN), files.path(DISK_KEY)) if behaviour.certs_on_disk else None,
         ),
         "filters": app_filters(True),
@@ -568,7 +579,7 @@ def _gateway_tls(files: ConfigFiles, tls: GatewayTls, behaviour: GatewayBehaviou
     if tls.max_version:
         params["tls_maximum_protocol_version"] = TLS_VERSIONS[tls.max_version]
     if behaviour.offers_legacy_tls:
-        params.update(copy.deepcopy(LEGACY_GATEWAY_TLS_PARAMS))
+        params.update(copy.deepcopy(LEGACY_SERVER_TLS_PARAMS))
     mutual = tls.mode == MUTUAL
     own_certificate = behaviour.simple_serves_workload_certificate and not mutual
     return downstream_tls(

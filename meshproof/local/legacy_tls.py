@@ -4,9 +4,10 @@
 suite (a mesh whose TLS settings were weakened on both sides; Envoy's default server suites would refuse
 that suite, so the inbound side is weakened too).
 
-``gateway-offers-legacy-tls``: the ingress gateway's TLS servers accept TLS 1.0 and 1.1 and, besides
-Envoy's default server suites, CBC/SHA-1 ones (ECDHE with an ECDSA or RSA certificate, and static RSA key
-exchange); Envoy 1.40's BoringSSL still negotiates all of them when asked to (measured with sslyze).
+``gateway-offers-legacy-tls`` and ``sidecar-accepts-legacy-tls``: the ingress gateway's TLS servers, or
+the sidecars' inbound mTLS, accept TLS 1.0 and 1.1 and, besides Envoy's default server suites, CBC/SHA-1
+ones (ECDHE with an ECDSA or RSA certificate, and static RSA key exchange); Envoy 1.40's BoringSSL still
+negotiates all of them when asked to (measured with sslyze).
 """
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ def with_legacy_params(transport_socket: dict[str, Any]) -> dict[str, Any]:
 ENVOY_SERVER_CIPHERS = ("[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]",
                         "[ECDHE-RSA-AES128-GCM-SHA256|ECDHE-RSA-CHACHA20-POLY1305]",
                         "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384")
-#: what the defective gateway accepts: TLS 1.0 up, Envoy's suites and three outside every Mozilla recommendation
-LEGACY_GATEWAY_TLS_PARAMS = {
+#: what a defective server accepts: TLS 1.0 up, Envoy's suites and three outside every Mozilla recommendation
+LEGACY_SERVER_TLS_PARAMS = {
     "tls_minimum_protocol_version": "TLSv1_0",
     "cipher_suites": [*ENVOY_SERVER_CIPHERS, "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES128-SHA"],
 }
