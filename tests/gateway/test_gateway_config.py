@@ -244,6 +244,14 @@ def test_the_min_version_defect_drops_the_servers_floor_to_envoys_tls_1_2(tmp_pa
     assert certificate_names(context) == ["frontend-credential"]
 
 
+def test_the_legacy_tls_defect_opens_tls_1_0_and_cbc_suites_over_the_servers_own_floor(tmp_path, pki):
+    params = _simple_context(tmp_path, pki, GatewayBehaviour(offers_legacy_tls=True))["common_tls_context"]["tls_params"]
+    assert params["tls_minimum_protocol_version"] == "TLSv1_0"
+    assert {"ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES128-SHA"} <= set(params["cipher_suites"])
+    healthy = _simple_context(tmp_path, pki, GatewayBehaviour())["common_tls_context"]["tls_params"]
+    assert healthy == {"tls_minimum_protocol_version": "TLSv1_3"}
+
+
 def test_the_sanitize_defect_strips_xfcc_where_the_healthy_gateway_sets_it(tmp_path, pki):
     def hcm(behaviour: GatewayBehaviour) -> dict:
         config, _ = build(gateway(MUTUAL), virtual_service(), credential(pki, ca=pki.acme.cert_pem),
