@@ -193,6 +193,7 @@ class CertificateAuthority:
 
 
 def spiffe_id(trust_domain: str, namespace: str, service_account: str) -> str:
+    """A pod's workload identity from its ServiceAccount: ``spiffe://<trust domain>/ns/<namespace>/sa/<name>``."""
     return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 

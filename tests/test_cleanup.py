@@ -39,10 +39,6 @@ def wait_for_mesh(run_id: str, suite: subprocess.Popen, timeout: float = 60) -> 
         time.sleep(0.05)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known intermittent hang, about 1 run in 12: the kubelet stand-in's liveness restart holds a pod's lock and "
-    "does not return while the main thread waits on it to remove the pod (thread dump in the session note); "
-    "the interrupted run then never ends. Open under issues 10 and 13, not a pass"))
 def test_ctrl_c_mid_run_leaves_no_namespace_process_or_file(tmp_path):
     run_id = f"int{secrets.token_hex(2)}"
     suite = start_suite(run_id, tmp_path)

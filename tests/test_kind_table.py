@@ -6,6 +6,8 @@ an ALLOW AuthorizationPolicy 403); a refused object leaves the store as it was.
 """
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
 from pathlib import Path
 
@@ -57,6 +59,13 @@ def test_every_modelled_kind_has_a_test_that_it_takes_effect():
     for node in EFFECT_TESTS.values():
         path, function = node.split("::")
         assert re.search(rf"^def {function}\(", (ROOT / path).read_text(), re.M), node
+
+
+def test_every_modelled_kind_names_the_module_that_translates_it():
+    """Adding a kind is one module plus one row (issue 11): the row names the module, and the module names the kind."""
+    for key, row in kinds.KINDS.items():
+        module = importlib.import_module(row.translated_by)
+        assert row.kind in inspect.getsource(module), (key, row.translated_by)
 
 
 def test_the_features_reported_come_from_the_table(monkeypatch):

@@ -78,7 +78,8 @@ def _swept(context: str | None, kubeconfig: str | None, run_id: str | None) -> t
     api = api_client(context, kubeconfig)
     preflight.check_reachable(api)
     dyn = _dynamic(api)
-    return sweep_all(dyn, run_id=run_id), (set() if run_id else live_runs(dyn))
+    live = set() if run_id else live_runs(dyn)
+    return sweep_all(dyn, run_id=run_id, live=live), live
 
 
 def sweep(context: str | None, kubeconfig: str | None, run_id: str | None = None) -> list[str]:

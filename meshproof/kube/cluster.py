@@ -12,7 +12,7 @@ from kubernetes.stream import stream
 
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, selector_text
 from ..database import ExternalDatabase
-from ..errors import InfrastructureError, MeshproofError
+from ..errors import InfrastructureError, MeshproofError, PreflightError
 from ..evidence import AcceptedConnection, from_istio_stats
 from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_LABEL
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
@@ -28,6 +28,7 @@ from .lease import SHARED_STATE, Lease, run_lease_name
 from .ledger import Ledger, Ref
 from .ownership import Guard, is_mesh_wide, mark_created
 from .pods import all_ready, is_ready, to_pod
+from .preflight import check_reachable
 from .portforward import PortForward
 from .profiles import Platform, wait_member_ready
 from .reach import Reach, path_broken, stream_status, tcp_reachable
@@ -95,9 +96,9 @@ class KubeCluster(Cluster):
         kubelet or port-forward tunnel this run found broken (:meth:`machinery_fault`)."""
         faults = [fault] if (fault := self.machinery_fault()) else []
         try:
-            client.VersionApi(self.api).get_code(_request_timeout=MACHINERY_TIMEOUT)
-        except Exception as exc:  # any failure to answer is the fault being reported
-            faults.append(f"the API server at {self.api.configuration.host} does not answer: {one_line(exc)}")
+            check_reachable(self.api, MACHINERY_TIMEOUT)
+        except PreflightError as exc:
+            faults.append(str(exc))
         return faults
 
     def apply(self, manifest: Manifest) -> None:

@@ -91,11 +91,14 @@ def profile_required(profile: str) -> tuple[Access, ...]:
     return tuple(Access(v, g, r) for verbs, g, r in (record.rbac if record else ()) for v in verbs)
 
 
-def check_reachable(api: client.ApiClient) -> str:
-    """The server's version; a one-line PreflightError when it cannot be reached or refuses us."""
+def check_reachable(api: client.ApiClient, timeout: float = REQUEST_TIMEOUT) -> str:
+    """The server's version; a one-line PreflightError when it cannot be reached or refuses us.
+
+    ``timeout``: seconds for the one ``/version`` request.
+    """
     host = api.configuration.host
     try:
-        return client.VersionApi(api).get_code(_request_timeout=REQUEST_TIMEOUT).git_version
+        return client.VersionApi(api).get_code(_request_timeout=timeout).git_version
     except client.ApiException as exc:
         if exc.status in (401, 403):
             raise PreflightError(f"the Kubernetes API at {host} rejected the credentials: {one_line(exc)}") from None

@@ -1,7 +1,7 @@
 """A reference-mesh sidecar's inbound access log read as server-side evidence.
 
 Each line is one JSON object Envoy wrote for an accepted TCP connection or
-HTTP request (envoy_config.ACCESS_LOG_FIELDS): the peer certificate's URI SAN,
+HTTP request (envoy.pieces.ACCESS_LOG_FIELDS): the peer certificate's URI SAN,
 the TLS version and cipher. As Istio's metrics classify it, a connection is
 ``mutual_tls`` when the peer presented a certificate the sidecar verified, else
 ``none`` (plaintext, or TLS without a client certificate).

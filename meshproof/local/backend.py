@@ -41,7 +41,7 @@ from .sidecar import Sidecar
 from .workloads import WORKLOAD_KINDS, PodRequest, needs_new_pods, owner_of, pod_requests
 from .access_log import accepted_connections
 from .capture import LocalCapture
-from .envoy_config import INBOUND_ACCESS_LOG
+from .envoy.pieces import INBOUND_ACCESS_LOG
 from ..evidence import AcceptedConnection
 
 WEEK = datetime.timedelta(days=7)
@@ -62,7 +62,7 @@ class LocalPod:
     running: dict[str, Process] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
     volumes: list = field(default_factory=list)
-    #: held while the kubelet swaps a container; removal sets ``removed`` so no restart follows it
+    #: guards the container bookkeeping (never held while a process stops or starts); removal sets ``removed``
     lock: threading.Lock = field(default_factory=threading.Lock)
     removed: bool = False
 
@@ -77,8 +77,7 @@ class LocalPod:
         return marker not in self.ready_files or marker.exists()
 
     def ready(self) -> bool:
-        """Without the pod's lock: a container the kubelet is restarting (lock held for the old process's
-        grace period) is simply not ready, and a check polling readiness must never wait on a restart."""
+        """Without the pod's lock: a container the kubelet is restarting is simply not ready."""
         processes, ready_files = list(self.processes), list(self.ready_files)
         return (
             all(p.alive() for p in processes)
@@ -326,13 +325,26 @@ class LocalCluster(Cluster):
             self._create_pod(request)
 
     def _create_pod(self, request: PodRequest) -> None:
+        """Build one pod; one that fails half-way (a process that cannot start) is taken apart again, then raised."""
         assert self.directory is not None and self.ca is not None
+        netns, ip = self.network.add_pod()
+        directory = self.directory / "pods" / request.name
+        try:
+            self._build_pod(request, netns, ip, directory)
+        except BaseException:
+            local = self.pods.get(request.name)
+            if local is not None and local.netns == netns:
+                self._remove_pod(request.name, local)
+            else:
+                self.network.remove_pod(netns)
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+
+    def _build_pod(self, request: PodRequest, netns: str, ip: str, directory: Path) -> None:
         namespace, pod_name = request.owner[0], request.name
         meta, pod_spec = request.template.get("metadata") or {}, request.template.get("spec") or {}
         containers = request.containers()
         ttl = secret_ttl(meta.get("annotations"))  # checked at admission (meshproof.local.workloads.validate_workload)
-        netns, ip = self.network.add_pod()
-        directory = self.directory / "pods" / pod_name
         directory.mkdir(parents=True)
         ports = {
             int(p["containerPort"]): p.get("name", "")
@@ -415,19 +427,32 @@ class LocalCluster(Cluster):
         local.specs[container["name"]], local.running[container["name"]] = container, process
 
     def _restart_container(self, local: LocalPod, name: str) -> None:
-        """The kubelet's restart after a failed liveness probe: the same spec, a new process, one more restart."""
+        """The kubelet's restart after a failed liveness probe: the same spec, a new process, one more restart.
+
+        The pod's lock guards its bookkeeping only, never a process stopping or
+        starting: removing the pod must not wait on a restart. A pod removed
+        meanwhile gets no restarted container (one already started is stopped).
+        """
         with local.lock:
             if local.removed:
                 return
             old = local.running[name]
-            self.supervisor.stop(old)
             local.processes.remove(old)
             ready = local.directory / f"ready-{name}"
             if ready in local.ready_files:
                 local.ready_files.remove(ready)
                 ready.unlink(missing_ok=True)
-            self._start_container(local, local.specs[name])
-            local.restarts[name] = local.restarts.get(name, 0) + 1
+        self.supervisor.stop(old)
+        with local.lock:
+            if local.removed:
+                return
+        self._start_container(local, local.specs[name])
+        with local.lock:
+            removed = local.removed
+            if not removed:
+                local.restarts[name] = local.restarts.get(name, 0) + 1
+        if removed:
+            self.supervisor.stop(local.running[name])
 
     def restart_count(self, pod: Pod, container: str) -> int:
         """How often the kubelet restarted ``container`` of ``pod`` (kubectl's RESTARTS)."""
@@ -436,15 +461,18 @@ class LocalCluster(Cluster):
     def _remove_pods_of(self, owner: tuple[str, str, str]) -> None:
         for name, local in list(self.pods.items()):
             if local.owner == owner:
-                self.kubelet.forget(name)
-                with local.lock:
-                    local.removed = True
-                self.rotation.forget(name)
-                for process in local.processes:
-                    self.supervisor.stop(process)
-                self.network.remove_pod(local.netns)
-                shutil.rmtree(local.directory, ignore_errors=True)
-                del self.pods[name]
+                self._remove_pod(name, local)
+
+    def _remove_pod(self, name: str, local: LocalPod) -> None:
+        self.kubelet.forget(name)
+        with local.lock:
+            local.removed = True
+        self.rotation.forget(name)
+        for process in list(local.processes):
+            self.supervisor.stop(process)
+        self.network.remove_pod(local.netns)
+        shutil.rmtree(local.directory, ignore_errors=True)
+        del self.pods[name]
 
     def _views(self) -> list[PodView]:
         return [p.view for p in self.pods.values()]
@@ -457,9 +485,9 @@ class LocalCluster(Cluster):
         if rules != self._proxy_rules and self.directory is not None:  # kube-proxy: the started node's DNAT
             host.iptables_restore(self.network.node, rules)
             self._proxy_rules = rules
-        rewritten = 0
+        rewritten, dns = 0, {}
         for local in self.pods.values():
-            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
+            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views, dns))
             if local.sidecar is not None:
                 rewritten += local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
         self.last_push = (rewritten, sum(local.sidecar is not None for local in self.pods.values()))

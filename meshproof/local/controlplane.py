@@ -1,4 +1,11 @@
-"""What istiod would compute: per-pod hosts files and sidecar configuration from the stored objects."""
+"""What istiod would compute: per-pod hosts files and sidecar configuration from the stored objects.
+
+This module composes; each kind is translated where its row in
+:data:`meshproof.local.kinds.KINDS` says (``translated_by``): PeerAuthentication
+in :mod:`meshproof.peerauthn`, AuthorizationPolicy in :mod:`.authz`, Sidecar and
+ServiceEntry in :mod:`.outbound_policy`, Service in :mod:`.services`, Gateway and
+VirtualService in :mod:`.gateway_control`.
+"""
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
@@ -6,8 +13,8 @@ from typing import Any, Iterable, Mapping
 from ..errors import ConfigError
 from ..meshconfig import MeshConfig, from_configmap
 from ..pki import spiffe_id
-from . import authz
-from .envoy_config import Destination, InboundPort, SidecarBehaviour, SidecarConfig
+from . import authz, outbound_policy
+from .envoy.model import Destination, InboundPort, SidecarBehaviour, SidecarConfig
 from .objects import Store
 from .podview import PodView
 from .services import cluster_ip, fqdn, hosts_lines, selects, target_port
@@ -73,11 +80,17 @@ class ControlPlane:
 
     # ------------------------------------------------------------ hosts
 
-    def hosts_file(self, pod: PodView, pods: Iterable[PodView]) -> str:
-        lines = ["127.0.0.1 localhost", f"{pod.ip} {pod.name}"]
-        lines += hosts_lines(self.store.of_kind("Service"), pods, pod.namespace)
-        lines += [f"{address} {name}" for name, address in sorted(self.external_hosts.items())]
-        return "\n".join(lines) + "\n"
+    def hosts_file(self, pod: PodView, pods: Iterable[PodView], shared: dict[str, list[str]] | None = None) -> str:
+        """``pod``'s /etc/hosts: itself, then what cluster DNS answers in its namespace.
+
+        ``shared``: namespace -> those DNS lines, kept by the caller across the
+        pods of one push, so a push computes them once per namespace, not per pod.
+        """
+        shared = {} if shared is None else shared
+        if pod.namespace not in shared:
+            shared[pod.namespace] = hosts_lines(self.store.of_kind("Service"), pods, pod.namespace) + [
+                f"{address} {name}" for name, address in sorted(self.external_hosts.items())]
+        return "\n".join(["127.0.0.1 localhost", f"{pod.ip} {pod.name}", *shared[pod.namespace]]) + "\n"
 
     # ------------------------------------------------------------ sidecars
 
@@ -96,8 +109,8 @@ class ControlPlane:
             port_modes=dict(mtls.ports),
             inbound_ports=inbound,
             destinations=destinations,
-            registry_only=self._registry_only(pod.namespace),
-            external=self._service_entries(pod.namespace),
+            registry_only=outbound_policy.registry_only(self.store, pod.namespace, self.root_namespace),
+            external=outbound_policy.service_entries(self.store, pod.namespace, self.external_hosts),
             behaviour=self.behaviour,
             authorization=self.authorization_of(pod),
         )
@@ -140,28 +153,3 @@ class ControlPlane:
                     destinations.append(Destination(fqdn=fqdn(service), port=int(port["port"]), endpoints=tuple(endpoints),
                                                     identities=tuple(sorted(identities)), vip=vip, tcp=not _is_http(port)))
         return destinations
-
-    def _registry_only(self, namespace: str) -> bool:
-        """outboundTrafficPolicy from a Sidecar resource in the namespace, else the root namespace."""
-        for scope in (namespace, self.root_namespace):
-            for sidecar in self.store.of_kind("Sidecar", scope):
-                if (sidecar.get("spec") or {}).get("workloadSelector"):
-                    continue
-                mode = (((sidecar.get("spec") or {}).get("outboundTrafficPolicy") or {}).get("mode") or "").upper()
-                if mode:
-                    return mode == "REGISTRY_ONLY"
-        return False
-
-    def _service_entries(self, namespace: str) -> list[tuple[str, int]]:
-        allowed = []
-        for entry in self.store.of_kind("ServiceEntry"):
-            spec = entry.get("spec") or {}
-            export = spec.get("exportTo") or ["*"]
-            if "*" not in export and not (entry["metadata"]["namespace"] == namespace and "." in export) and namespace not in export:
-                continue
-            addresses = list(spec.get("addresses") or [])
-            addresses += [self.external_hosts[h] for h in spec.get("hosts") or [] if h in self.external_hosts]
-            for address in addresses:
-                for port in spec.get("ports") or []:
-                    allowed.append((address.split("/")[0], int(port["number"])))
-        return allowed

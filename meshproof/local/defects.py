@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from ..errors import ConfigError
-from .envoy_config import GatewayBehaviour, SidecarBehaviour
+from .envoy.model import GatewayBehaviour, SidecarBehaviour
 
 
 @dataclass(frozen=True)

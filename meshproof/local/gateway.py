@@ -16,7 +16,8 @@ from ..cluster import Endpoint
 from ..pki import CertificateAuthority
 from . import host, portforward
 from .podview import PodView
-from .envoy_config import Destination, GatewayBehaviour, GatewayConfig, gateway_clusters, gateway_listeners
+from .envoy.gateway import gateway_clusters, gateway_listeners
+from .envoy.model import Destination, GatewayBehaviour, GatewayConfig
 from .gateway_control import gateway_config
 from .network import PodNetwork
 from .objects import Store

@@ -13,10 +13,11 @@ from typing import Any, Iterable, Mapping
 from ..cluster import labels_match
 from ..errors import ConfigError
 from .services import CLUSTER_DOMAIN
-from .envoy_config import (
-    BLACKHOLE, MUTUAL, SIMPLE, TLS_VERSIONS, Destination, GatewayBehaviour, GatewayConfig, GatewayRoute,
-    GatewayServer, GatewayTls, VirtualHost, certificate_secret, root_secret,
+from .envoy.model import (
+    MUTUAL, SIMPLE, TLS_VERSIONS, Destination, GatewayBehaviour, GatewayConfig, GatewayRoute, GatewayServer,
+    GatewayTls, VirtualHost,
 )
+from .envoy.pieces import BLACKHOLE, certificate_secret, root_secret
 from .objects import Store
 
 PROTOCOLS = ("HTTP", "HTTPS")

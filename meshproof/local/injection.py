@@ -1,4 +1,4 @@
-"""Whether Istio's injector gives a pod a sidecar: namespace labels, revision, pod override."""
+"""Whether Istio's injector gives a pod a sidecar: Namespace labels, revision, pod override."""
 from __future__ import annotations
 
 from typing import Any, Mapping

@@ -8,8 +8,9 @@ kind's fields the reference mesh does not act on are refused by the row's
 ``modelled`` allow-list, so nothing is ever accepted and then ignored.  The
 features the reference mesh reports (:func:`features`) come from the rows.
 
-Adding a kind is adding one row: ``ModelledKind(group, kind, takes_effect,
-features=..., modelled=...)`` where the backend acts on it.
+Adding a kind is one module that translates it (named by the row's
+``translated_by``) and one row: ``ModelledKind(group, kind, takes_effect,
+translated_by, features=..., modelled=...)``.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class ModelledKind:
     group: str          #: API group, "" for the core group
     kind: str
     takes_effect: str   #: where the reference mesh acts on it, for docs and refusals
+    translated_by: str  #: the module that turns it into proxy configuration, processes or state
     features: tuple[str, ...] = ()  #: capabilities.FEATURES this kind provides
     modelled: Fields = ANY  #: allow-list of ``spec``'s fields (ANY: all of them)
     #: further refusals, raising ConfigError; given the object and the control plane (for the mesh configuration)
@@ -83,46 +85,58 @@ _SOURCE = {"principals": ANY, "notPrincipals": ANY, "namespaces": ANY, "notNames
 
 KINDS: dict[tuple[str, str], ModelledKind] = {(k.group, k.kind): k for k in (
     ModelledKind("", "Namespace", "pods' placement; the injection labels decide which pods get a sidecar",
+                 "meshproof.local.injection",
                  features=("sidecar",)),
     ModelledKind("", "Service", "a ClusterIP DNATed by kube-proxy-style rules on the node (headless: pod IPs); cluster "
                  "DNS (pods' hosts files) and every client proxy's destinations (matched by ClusterIP and port)",
+                 "meshproof.local.services",
                  limits=lambda service, _control: validate_service(service)),
-    ModelledKind("", "ServiceAccount", "stored; pods' workload identity is spiffe://<trust domain>/ns/<ns>/sa/<name>"),
+    ModelledKind("", "ServiceAccount", "stored; pods' workload identity is spiffe://<trust domain>/ns/<ns>/sa/<name>",
+                 "meshproof.pki"),
     ModelledKind("", "Secret", "container volumes and envFrom; a Gateway's credentialName (SDS)",
+                 "meshproof.local.volumes",
                  features=("gateway-credential-sds",)),
     ModelledKind("", "ConfigMap", "container volumes and envFrom; the mesh configuration (istio ConfigMap)",
+                 "meshproof.meshconfig",
                  limits=lambda configmap, control: control.check_mesh_config(configmap)),
     ModelledKind("apps", "Deployment", "pods: network namespaces, containers, the injected sidecar, kubelet probes",
+                 "meshproof.local.workloads",
                  features=("probe-rewrite",), limits=lambda workload, _control: validate_workload(workload)),
     ModelledKind("apps", "StatefulSet", "pods <name>-0..N-1, each named in DNS through the headless serviceName; "
-                 "otherwise as a Deployment's", limits=lambda workload, _control: validate_workload(workload)),
+                 "otherwise as a Deployment's", "meshproof.local.workloads",
+                 limits=lambda workload, _control: validate_workload(workload)),
     ModelledKind("", "Pod", "one pod of its name, as a Deployment's pods (its spec immutable)",
+                 "meshproof.local.workloads",
                  limits=lambda workload, _control: validate_workload(workload)),
     ModelledKind("security.istio.io", "PeerAuthentication",
-                 "sidecars' inbound mTLS mode per port, and client proxies' auto mTLS",
+                 "sidecars' inbound mTLS mode per port, and client proxies' auto mTLS", "meshproof.peerauthn",
                  features=("peer-authentication", "port-level-mtls", "mesh-wide-policy"),
                  modelled={"selector": _SELECTOR, "mtls": _MODE, "portLevelMtls": ANY}),
     ModelledKind("security.istio.io", "AuthorizationPolicy",
                  "sidecars' inbound RBAC filters (HTTP and network), matching the peer certificate's SPIFFE identity",
+                 "meshproof.local.authz",
                  features=("authorization-policy",),
                  modelled={"selector": _SELECTOR, "action": ANY, "rules": {"from": {"source": _SOURCE}}},
                  limits=_sidecar_authorization),
     ModelledKind("networking.istio.io", "Gateway", "the ingress gateway's listeners, TLS and client-certificate checks",
+                 "meshproof.local.gateway_control",
                  features=("ingress-gateway",),
                  modelled={"selector": ANY, "servers": {"port": ANY, "hosts": ANY, "name": ANY, "tls": {
                      "mode": ANY, "credentialName": ANY, "minProtocolVersion": ANY, "maxProtocolVersion": ANY,
                      "subjectAltNames": ANY}}},
                  limits=lambda gateway, _control: validate_gateway(gateway)),
     ModelledKind("networking.istio.io", "VirtualService", "the ingress gateway's HTTP routes (bound to a Gateway)",
+                 "meshproof.local.gateway_control",
                  modelled={"hosts": ANY, "gateways": ANY, "http": {
                      "name": ANY, "match": {"uri": {"exact": ANY, "prefix": ANY}},
                      "route": {"destination": {"host": ANY, "port": {"number": ANY}}}}},
                  limits=_bound_to_gateways),
     ModelledKind("networking.istio.io", "ServiceEntry", "sidecars' outbound allow-list under REGISTRY_ONLY",
+                 "meshproof.local.outbound_policy",
                  modelled={"hosts": ANY, "addresses": ANY, "ports": ANY, "location": ANY, "resolution": ANY,
                            "exportTo": ANY}),
     ModelledKind("networking.istio.io", "Sidecar", "outboundTrafficPolicy of a namespace (or, in the root namespace, "
-                 "of the mesh)", features=("egress-registry-only",),
+                 "of the mesh)", "meshproof.local.outbound_policy", features=("egress-registry-only",),
                  modelled={"outboundTrafficPolicy": _MODE}),
 )}
 

@@ -14,7 +14,6 @@ namespace once and stops on :meth:`stop`.
 from __future__ import annotations
 
 import http.client
-import signal
 import socket
 import subprocess
 import threading
@@ -158,12 +157,7 @@ class Kubelet:
         return "\n".join(lines + ([f"kubelet stopped: {self.error}"] if self.error else [])) or "no probes"
 
     def _run(self) -> None:
-        """Probe until stopped; a crash is kept in :attr:`error` so diagnostics say why probes froze.
-
-        Ctrl-C is blocked here: delivered to this thread, it would reach the main
-        thread while the Supervisor holds it off around a fork, and a child could leak.
-        """
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        """Probe until stopped; a crash is kept in :attr:`error` so diagnostics say why probes froze."""
         try:
             enter_netns(self.node_netns)
             while not self._stopping.wait(self.tick):

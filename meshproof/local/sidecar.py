@@ -10,10 +10,10 @@ from typing import Mapping
 
 from . import host
 from .host import envoy_binary
-from .envoy_config import (
-    DISK_CERT_CHAIN, DISK_KEY, INBOUND_PORT, OUTBOUND_PORT, ROOT_SECRET, ConfigFiles, SidecarConfig, bootstrap, root_secret,
-    sidecar_clusters, sidecar_listeners, workload_secret,
-)
+from .envoy.files import ConfigFiles
+from .envoy.model import DISK_CERT_CHAIN, DISK_KEY, SidecarConfig
+from .envoy.pieces import ROOT_SECRET, bootstrap, root_secret, workload_secret
+from .envoy.sidecar import INBOUND_PORT, OUTBOUND_PORT, sidecar_clusters, sidecar_listeners
 from .probes import APP_PROBERS_ENV, STATUS_PORT
 from .processes import IMPORT_ROOT, Process, Supervisor
 

@@ -11,7 +11,9 @@ import pytest
 from meshproof import egress
 from meshproof.database import query_outcome
 from meshproof.errors import ConfigError
-from meshproof.local.envoy_config import ConfigFiles, SidecarBehaviour, SidecarConfig, sidecar_listeners
+from meshproof.local.envoy.files import ConfigFiles
+from meshproof.local.envoy.model import SidecarBehaviour, SidecarConfig
+from meshproof.local.envoy.sidecar import sidecar_listeners
 from meshproof.local.images import command_for
 from meshproof.database import Account
 from meshproof.local.objects import Store

@@ -14,10 +14,10 @@ import pytest
 
 from fixtures.gateway import credential_secret
 from meshproof.errors import ConfigError
-from meshproof.local.envoy_config import (
-    BLACKHOLE, MUTUAL, ROOT_SECRET, SIMPLE, WORKLOAD_SECRET, ConfigFiles, Destination, GatewayBehaviour,
-    gateway_clusters, gateway_listeners, root_secret, workload_secret,
-)
+from meshproof.local.envoy.files import ConfigFiles
+from meshproof.local.envoy.gateway import gateway_clusters, gateway_listeners
+from meshproof.local.envoy.model import MUTUAL, SIMPLE, Destination, GatewayBehaviour
+from meshproof.local.envoy.pieces import BLACKHOLE, ROOT_SECRET, WORKLOAD_SECRET, root_secret, workload_secret
 from meshproof.local.gateway_control import fqdn, gateway_config, host_matches, read_credential, validate_gateway
 from meshproof.local.objects import Store
 from meshproof.local.host import envoy_binary
