@@ -46,6 +46,25 @@ def test_gateway_accepts_only_the_tls_versions_cipher_suites_curves_and_certific
                "\n".join(problems) + f"\n{scan.describe()}")
 
 
+#: one TLS 1.2 suite the gateway's ECDSA certificate can serve, out of Envoy's default three
+ONLY_SUITE, ONLY_SUITE_IANA = "ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+
+
+def test_the_gateway_offers_exactly_the_cipher_suites_a_server_names(ingress, timeouts):
+    """Gateway ``tls.cipherSuites``: if specified, the server supports only that list (Istio's ServerTLSSettings),
+    which Istio passes on to Envoy's ``cipher_suites`` after dropping unknown names and repeats (istio
+    pkg/config/security FilterCipherSuites); it governs TLS 1.0 to 1.2, TLS 1.3's suites are not configurable
+    (envoy api v3 TlsParameters). A server naming one suite must accept that one alone with TLS 1.2."""
+    ingress.serve(SIMPLE, min_version="TLSV1_2", cipher_suites=(ONLY_SUITE,))
+    check.becomes(f"the gateway serves HTTPS (tls.cipherSuites [{ONLY_SUITE}])",
+                  ingress.probe("curl", None, max_version=None), OK(200), timeouts)
+    scan = ingress.scan()
+    allure.attach(scan.evidence, name="sslyze scan (JSON)", attachment_type=allure.attachment_type.JSON)
+    allure.attach(scan.describe(), name="gateway TLS scan", attachment_type=allure.attachment_type.TEXT)
+    check.fact(f"with TLS 1.2 the gateway accepts {ONLY_SUITE_IANA} and nothing else",
+               scan.ciphers.get("1.2") == (ONLY_SUITE_IANA,), scan.describe())
+
+
 @pytest.mark.parametrize("client", ["curl", "requests"])
 def test_a_client_offering_only_tls_1_1_is_refused_by_the_gateway(ingress, client, timeouts):
     """With no ``minProtocolVersion`` on the Gateway, Envoy's floor applies: TLS 1.2 for clients and servers

@@ -129,6 +129,9 @@ DEFECTS: dict[str, Defect] = {
                "the ingress gateway's TLS servers accept TLS 1.0 and 1.1 and CBC/SHA-1 cipher suites "
                "(ECDHE-ECDSA-AES128-SHA, ECDHE-RSA-AES128-SHA, AES128-SHA)",
                {"gateway": {"offers_legacy_tls": True}}),
+        Defect("gateway-ignores-cipher-suites",
+               "the ingress gateway ignores a server's tls.cipherSuites and offers Envoy's default suites",
+               {"gateway": {"ignores_cipher_suites": True}}),
         Defect("sidecar-inspects-server-first-tcp",
                "client sidecars inspect outbound TCP for TLS, stalling server-first protocols such as MySQL",
                {"sidecar": {"inspect_server_first": True}}),

@@ -27,6 +27,8 @@ def _gateway_tls(files: ConfigFiles, tls: GatewayTls, behaviour: GatewayBehaviou
     params = {"tls_minimum_protocol_version": TLS_VERSIONS.get(min_version or "", "TLSv1_2")}
     if tls.max_version:
         params["tls_maximum_protocol_version"] = TLS_VERSIONS[tls.max_version]
+    if tls.cipher_suites and not behaviour.ignores_cipher_suites:
+        params["cipher_suites"] = list(tls.cipher_suites)
     if behaviour.offers_legacy_tls:
         params.update(copy.deepcopy(LEGACY_SERVER_TLS_PARAMS))
     mutual = tls.mode == MUTUAL

@@ -124,6 +124,8 @@ class GatewayTls:
     min_version: str | None = None
     max_version: str | None = None
     subject_alt_names: tuple[str, ...] = ()
+    #: tls.cipherSuites (OpenSSL names) after Istio's filter: TLS 1.0-1.2 suites the server offers; () for Envoy's
+    cipher_suites: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,8 @@ class GatewayBehaviour:
     ignores_min_protocol_version: bool = False
     #: every TLS server accepts TLS 1.0 and CBC/SHA-1 cipher suites (meshproof.local.legacy_tls)
     offers_legacy_tls: bool = False
+    #: a server's tls.cipherSuites is dropped; Envoy's default server suites apply
+    ignores_cipher_suites: bool = False
 
 
 @dataclass
