@@ -25,10 +25,10 @@ SIMPLE = "SIMPLE"
 
 def test_gateway_accepts_only_the_tls_versions_cipher_suites_curves_and_certificate_the_policy_allows(
         ingress, posture, timeouts):
-    """A Gateway server with ``tls.minProtocolVersion`` at the policy's minimum (Istio's ServerTLSSettings) and
-    Istio's default cipher suites (Envoy's server defaults: ECDHE with AES-GCM or ChaCha20-Poly1305) must accept
-    no older version, no suite, and no curve outside the policy, and serve a certificate whose key and signature
-    hash the policy allows (Mozilla Server Side TLS 5.7: SHA-2 signatures; meshproof/tlspolicy.py)."""
+    """A Gateway server with ``tls.minProtocolVersion`` at the policy's minimum (Istio's ServerTLSSettings) and no
+    ``cipherSuites`` (the proxy's default server suites; Envoy 1.40's are ECDHE with AES-GCM or ChaCha20-Poly1305)
+    must accept no older version, no suite and no curve outside the policy, and serve a certificate whose key and
+    signature hash the policy allows (Mozilla Server Side TLS 5.7: SHA-2 signatures; meshproof/tlspolicy.py)."""
     policy = posture.policy
     minimum = f"TLSV{policy.minimum_version.replace('.', '_')}"
     ingress.serve(SIMPLE, min_version=minimum)
