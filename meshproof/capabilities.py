@@ -95,8 +95,8 @@ FEATURES: dict[str, Feature] = {
                 "agent asks (proxyMetadata SECRET_TTL), so renewals happen within a run"),
         Feature("probe-rewrite", "the injector points HTTP probes at the sidecar agent (rewriteAppHTTPProbers)"),
         Feature("wire-capture", "a packet capture in a server pod's network namespace (the reference mesh runs tcpdump "
-                "there; on clusters it needs an ephemeral debug container with NET_RAW, which the kube backend "
-                "does not drive yet)"),
+                "there; on clusters an ephemeral debug container adding NET_RAW, which RBAC or PodSecurity may "
+                "forbid)"),
     )
 }
 

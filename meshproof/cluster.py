@@ -81,6 +81,8 @@ class MeshInfo:
     root_namespace: str = "istio-system"
     injection_labels: Mapping[str, str] = field(default_factory=lambda: {"istio-injection": "enabled"})
     features: frozenset[str] = frozenset()
+    #: why this mesh lacks a feature, where it is the cluster's rule rather than the profile's (feature -> reason)
+    unsupported: Mapping[str, str] = field(default_factory=dict)
     trust_domain: str = "cluster.local"
     #: where the ingress gateway's pods run (its credentialName Secrets go there); "" means the root namespace
     ingress_namespace: str = ""

@@ -27,6 +27,10 @@ READY_KIND = "READY"
 FORBIDDEN_KIND = "FORBIDDEN"
 RBAC_DENIED_BODY = "RBAC: access denied"
 NOT_READY_KIND = "NOT_READY"
+#: a gRPC Health/Check answer (grpc.health.v1.HealthCheckResponse.ServingStatus as reason)
+HEALTH_KIND = "HEALTH"
+#: a gRPC call the server answered with a status other than OK (the status code's name as reason)
+GRPC_STATUS_KIND = "GRPC_STATUS"
 
 # TLS rejection reasons
 CERTIFICATE_REQUIRED = "certificate required"
@@ -66,6 +70,19 @@ def OK(status: int | None = 200) -> Outcome:
 
 def TLS_REJECTED(reason: str | None = None) -> Outcome:
     return Outcome(TLS_KIND, reason=reason)
+
+
+def HEALTH(serving_status: str | None = None) -> Outcome:
+    """What a gRPC health server answered: ``SERVING``, ``NOT_SERVING``, ``UNKNOWN`` or ``SERVICE_UNKNOWN``."""
+    return Outcome(HEALTH_KIND, reason=serving_status)
+
+
+def GRPC_STATUS(code: str | None = None) -> Outcome:
+    """A gRPC server's error status by its name (``NOT_FOUND``, ``UNIMPLEMENTED``, ...)."""
+    return Outcome(GRPC_STATUS_KIND, reason=code)
+
+
+SERVING = HEALTH("SERVING")
 
 
 def DB_ERROR(code: int | None = None) -> Outcome:
@@ -290,3 +307,34 @@ def classify_tcp_exchange(exit_code: int, reply: str, error: str) -> Outcome:
         return ECHOED if reply else RESET
     type_name, _, message = error.strip().rpartition("\n")[-1].partition(": ")
     return classify_python_error(type_name, message)
+
+
+#: gRPC codes a client library reports for a failure of its own connection or deadline, not a server's answer
+_GRPC_TRANSPORT = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN", "INTERNAL")
+#: how grpcio (C core) words a connection the peer closed or reset before the HTTP/2 exchange completed
+_GRPC_CLOSED = ("reset by peer", "socket closed", "connection closed", "end of tcp stream", "broken pipe")
+
+
+def classify_grpc_error(code: str, details: str) -> Outcome:
+    """A failed gRPC call, from its status code name (``grpc.StatusCode.X.name``) and details.
+
+    A status the server sent (``NOT_FOUND`` for an unknown health service,
+    ``UNIMPLEMENTED`` for a server without the health service) is
+    ``GRPC_STATUS(code)``.  A failure of the client's own connection is named
+    as for other clients: a peer that closed or reset it is ``RESET`` (an Envoy
+    listener with no filter chain for plaintext), ``REFUSED``, ``TIMEOUT`` for a
+    deadline that ran out, ``DNS_FAILURE``; anything else is a client error
+    with the details.
+    """
+    lowered = details.lower()
+    if code not in _GRPC_TRANSPORT:
+        return GRPC_STATUS(code)
+    if code == "DEADLINE_EXCEEDED" or "timed out" in lowered or "deadline exceeded" in lowered:
+        return TIMEOUT
+    if any(sign in lowered for sign in _GRPC_CLOSED):
+        return RESET
+    if "refused" in lowered:
+        return REFUSED
+    if "dns resolution failed" in lowered or "name or service not known" in lowered:
+        return DNS_FAILURE
+    return Outcome(ERROR_KIND, reason=f"{code}: {details}"[-200:])

@@ -9,7 +9,7 @@ cd "$root"
 declare -A needed=(
   [ip]=iproute2 [iptables-restore]=iptables [setpriv]=util-linux [curl]=curl
   [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server [mariadb]=mariadb-client
-  [node]=nodejs [npm]=npm [tcpdump]=tcpdump
+  [node]=nodejs [npm]=npm [tcpdump]=tcpdump [busybox]=busybox
 )
 missing=()
 for command in "${!needed[@]}"; do

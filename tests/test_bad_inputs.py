@@ -153,6 +153,8 @@ CASES: list[Case] = [
          "(--backend local) has its own (drop it, or add --kube-context)"),
     case("--ingress-namespace istio-system", USAGE, "ERROR: --ingress-namespace applies to a cluster; the "
          "reference mesh (--backend local) has its own (drop it, or add --kube-context)"),
+    case("--capture-image nicolaka/netshoot:v0.13", USAGE, "ERROR: --capture-image applies to a cluster; the "
+         "reference mesh (--backend local) has its own (drop it, or add --kube-context)"),
     case("--backend local --kube-context kind-x", USAGE, "ERROR: --kube-context applies to a cluster; the "
          "reference mesh (--backend local) has its own (drop it, or add --kube-context)"),
     case("--mesh-defect nope", USAGE, "ERROR: unknown mesh defect nope; known: agent-never-renews, " + MORE),
@@ -163,6 +165,9 @@ CASES: list[Case] = [
     case("--kube-context kind-x --ingress-namespace Istio_System", USAGE, "ERROR: --ingress-namespace "
          "'Istio_System': must consist of lower-case letters, digits and '-', and start and end with a letter or "
          "digit (an RFC 1123 label, as Kubernetes names are)"),
+    case("--kube-context kind-x --capture-image Netshoot:latest", USAGE, "ERROR: --capture-image 'Netshoot:latest': "
+         "not an image reference ([registry[:port]/]lower-case/path[:tag][@sha256:digest], e.g. "
+         "registry.corp.example/mirror/nicolaka/netshoot:v0.13)"),
     case("--external-db-host db.example.com", USAGE, "ERROR: --external-db-host needs --external-db-user, "
          "--external-db-x509-user, --external-db-ca, --external-db-client-cert"),
     case("--kube-context kind-x --external-db-host db.example.com --external-db-port 0", USAGE,

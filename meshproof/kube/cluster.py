@@ -20,6 +20,7 @@ from ..validation import validate
 from . import diagnostics as diag
 from . import routes, targets
 from .adapt import Adapter
+from .capture import DEFAULT_IMAGE as DEFAULT_CAPTURE_IMAGE, KubeCapture
 from .database import ClusterDatabases
 from .client import REQUEST_TIMEOUT, one_line
 from .exec_stream import ExecError, exit_code, read_streams
@@ -52,7 +53,7 @@ class KubeCluster(Cluster):
     def __init__(self, api: client.ApiClient, dyn: Any, platform: Platform, ingress: IngressGateway | None,
                  *, keep: bool = False, image_registry: str | None = None,
                  timeouts: Timeouts = DEFAULT_TIMEOUTS, run_id: str = "local-test",
-                 allow_mesh_wide_changes: bool = False) -> None:
+                 allow_mesh_wide_changes: bool = False, capture_image: str | None = None) -> None:
         self.api = api
         self.dyn = dyn
         self.platform = platform
@@ -62,6 +63,9 @@ class KubeCluster(Cluster):
         self.timeouts = timeouts
         self.ledger = Ledger()
         self.adapter = Adapter(platform, ingress, self.ledger, image_registry)
+        #: the ephemeral capture container's image (meshproof.kube.capture): as given, or the default rehosted
+        self.capture_image = capture_image or (self.adapter.rehost(DEFAULT_CAPTURE_IMAGE) if image_registry
+                                               else DEFAULT_CAPTURE_IMAGE)
         self._core = client.CoreV1Api(api)
         self._forwards: dict[int, PortForward] = {}
         self._databases = ClusterDatabases(self, delete_timeout=timeouts.delete)  # meshproof.kube.database
@@ -204,6 +208,12 @@ class KubeCluster(Cluster):
     def inbound_connections(self, pod: Pod) -> list[AcceptedConnection]:
         """Istio's destination-reporter metrics from the sidecar's stats endpoint (no TLS version or cipher)."""
         return from_istio_stats(self.proxy_admin(pod, "/stats/prometheus"))
+
+    def start_capture(self, pod: Pod, port: int) -> KubeCapture:
+        """tcpdump in an ephemeral debug container of ``pod`` (meshproof.kube.capture); NotSupported where the
+        cluster forbids it (RBAC, PodSecurity, security context constraints)."""
+        return KubeCapture(pods=by_api_version(self.dyn, "v1", "Pod"), pod=pod, port=port, image=self.capture_image,
+                           timeouts=self.timeouts, exec=self.exec, logs=self.logs)
 
     def logs(self, pod: Pod, container: str, *, timeout: float | None = None) -> str:
         """A container's log, through the kubelet; an unanswering kubelet is an InfrastructureError, once for the run."""

@@ -29,6 +29,7 @@ from .gateway import IngressGateway
 from .images import command_for, exec_argv
 from .injection import INJECTION_LABEL, REVISION_LABEL, wants_sidecar
 from .kinds import admit, features as modelled_features
+from .grpc_health import PROBER_NAME, launch_prober
 from .kubelet import Kubelet
 from .mariadb import MariaDB
 from .network import PodNetwork
@@ -97,7 +98,7 @@ class LocalPod:
 
 
 #: processes of the mesh itself (not the apps in its pods), by the names the Supervisor gives them
-MACHINERY_PROCESSES = ("envoy ", "pilot-agent ", "port-forward ")
+MACHINERY_PROCESSES = ("envoy ", "pilot-agent ", "port-forward ", PROBER_NAME)
 
 
 class LocalCluster(Cluster):
@@ -122,7 +123,7 @@ class LocalCluster(Cluster):
         self.pods: dict[str, LocalPod] = {}
         self.cluster_ips = ClusterIPs()
         self._proxy_rules = ""  # kube-proxy's nat table as last written to the node
-        self.kubelet = Kubelet(self.network.node)
+        self.kubelet = Kubelet(self.network.node, launch_grpc_prober=self._launch_grpc_prober)
         self.rotation = Rotation(CHECK_INTERVAL)
         self.control = ControlPlane(
             self.store, mesh_configmap=(root_namespace, configmap_name(revision)),
@@ -176,6 +177,12 @@ class LocalCluster(Cluster):
                                      f"{error.strerror or error}") from None
             raise
         return self
+
+    def _launch_grpc_prober(self) -> Path:
+        """The kubelet's gRPC prober in the node namespace, started by the kubelet's thread at its first grpc probe
+        (so it dies with that thread, which lives as long as the run)."""
+        assert self.directory is not None
+        return launch_prober(self.supervisor, self.network.node, self.directory, self.poll_interval)
 
     # --- ingress gateway (meshproof.local.gateway) -------------------------
     def _start_gateway(self) -> None:
@@ -372,7 +379,7 @@ class LocalCluster(Cluster):
                            functools.partial(self._restart_container, local))
 
     def _rewrites_probes(self, template_meta: Mapping[str, Any]) -> bool:
-        """Istio's injector points HTTP probes at the agent unless the pod opts out."""
+        """Istio's injector points HTTP, TCP and gRPC probes at the agent unless the pod opts out."""
         return (self.behaviour.injector.rewrites_probes
                 and rewrite_requested(template_meta.get("annotations")))
 

@@ -54,7 +54,7 @@ class DatabaseBehaviour:
 
 @dataclass(frozen=True)
 class InjectorBehaviour:
-    #: the injector points HTTP probes at the agent (Istio's ``rewriteAppHTTPProbers``)
+    #: the injector points HTTP, TCP and gRPC probes at the agent (Istio's ``rewriteAppHTTPProbers``)
     rewrites_probes: bool = True
 
 
@@ -160,7 +160,8 @@ DEFECTS: dict[str, Defect] = {
         Defect("database-does-not-require-tls", "the external database also accepts plaintext clients",
                {"database": {"require_secure_transport": False}}),
         Defect("injector-does-not-rewrite-probes",
-               "the injector leaves HTTP probes on the app port, where STRICT resets the kubelet's plaintext",
+               "the injector leaves HTTP, TCP and gRPC probes on the app port, where STRICT resets the kubelet's "
+               "plaintext",
                {"injector": {"rewrites_probes": False}}),
     )
 }

@@ -68,7 +68,7 @@ def needs_new_pods(workload: Mapping[str, Any], previous: Mapping[str, Any] | No
 
 def validate_workload(workload: Mapping[str, Any]) -> None:
     """Refuse, in one line and before anything is stored, what the reference mesh could not start: a pod
-    template without containers or with probes the kubelet stand-in cannot run, a malformed
+    template without containers or with probes the API server refuses, a malformed
     ``proxy.istio.io/config``, a pod name too long for its sockets' paths (meshproof.local.host)."""
     requests = pod_requests(workload)
     for request in requests[:1]:
