@@ -75,7 +75,10 @@ CAPABILITIES: dict[str, Capability] = {
             "Identity and crypto posture",
             "Every workload's certificate from its proxy's SDS state: SPIFFE identity of its service account, "
             "chain to the mesh root, lifetime, key strength against the named TLS policy; renewal without "
-            "outage; the TLS version, cipher and curve sidecar-to-sidecar mTLS negotiates.",
+            "outage; the TLS version, cipher and curve sidecar-to-sidecar mTLS negotiates; the ingress gateway's "
+            "TLS versions, cipher suites, curves and certificate as a TLS scanner (sslyze) sees them, a server's "
+            "cipherSuites honoured, and a "
+            "client offering only TLS 1.1 refused by the gateway and by sidecars.",
         ),
     )
 }
@@ -227,6 +230,14 @@ CHECK_CONTROLS: dict[str, tuple[str, ...]] = {
         _KEYS + (f"{NIST_800_53} IA-5(2)", f"{SOC2} CC6.7"),
     "test_sidecar_to_sidecar_mtls_negotiates_a_version_cipher_and_curve_the_policy_allows":
         _MTLS + (f"{NIST_800_53} SC-13",),
+    "test_gateway_accepts_only_the_tls_versions_cipher_suites_curves_and_certificate_the_policy_allows":
+        (f"{NIST_800_53} SC-8(1)", f"{NIST_800_53} SC-13", f"{NIST_800_53} SC-17", f"{PCI_DSS} 4.2.1",
+         f"{PCI_DSS} 4.2.1.1", f"{SOC2} CC6.7"),
+    "test_a_client_offering_only_tls_1_1_is_refused_by_the_gateway":
+        (f"{NIST_800_53} SC-8(1)", f"{NIST_800_53} SC-13", f"{PCI_DSS} 4.2.1", f"{SOC2} CC6.7"),
+    "test_a_client_offering_only_tls_1_1_is_refused_by_the_server_sidecar": _MTLS + (f"{NIST_800_53} SC-13",),
+    "test_the_gateway_offers_exactly_the_cipher_suites_a_server_names":
+        (f"{NIST_800_53} SC-13", f"{PCI_DSS} 4.2.1", f"{SOC2} CC6.7"),
 }
 
 

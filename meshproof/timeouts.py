@@ -41,6 +41,8 @@ class Timeouts:
     #: how long a run waits for another run (or xdist worker) to release the cluster's shared state
     #: (mesh-wide policies, Secrets in the gateway's namespace); see meshproof.kube.lease
     shared_state: float = 900.0
+    #: how long one TLS scan of a gateway server (sslyze: some hundreds of handshakes) may take
+    tls_scan: float = 180.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -86,6 +88,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "delete": (0, 3600),
     "diagnostics": (0, 3600),
     "shared_state": (0, 86400),
+    "tls_scan": (0, 3600),
 }
 
 

@@ -64,7 +64,7 @@ def case(text: str, code: int, line: str, **kw) -> Case:
 
 #: the most each timing setting takes (seconds; confirmations a count), as README documents them
 TIMEOUT_MAX = {"policy": 3600, "workload-ready": 3600, "request": 600, "consistently-window": 3600,
-               "delete": 3600, "diagnostics": 3600}
+               "delete": 3600, "diagnostics": 3600, "tls-scan": 3600}
 
 
 def _timeout_cases() -> list[Case]:

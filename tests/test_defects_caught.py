@@ -193,17 +193,34 @@ WORKLOAD_IDENTITY = "test_every_workload_holds_the_spiffe_identity_of_its_servic
 WORKLOAD_LIFETIME = "test_every_workload_certificate_is_short_lived_with_a_key_the_policy_allows"
 ROTATION_NO_OUTAGE = "test_workload_certificate_is_renewed_before_expiry_without_a_failed_request"
 NEGOTIATED = "test_sidecar_to_sidecar_mtls_negotiates_a_version_cipher_and_curve_the_policy_allows"
+# suites/test_gateway_tls_posture.py (also tls-posture): the ingress gateway as a TLS scanner and a TLS 1.1 client see it
+GATEWAY_SCAN = "test_gateway_accepts_only_the_tls_versions_cipher_suites_curves_and_certificate_the_policy_allows"
+TLS11_REFUSED = both_clients("test_a_client_offering_only_tls_1_1_is_refused_by_the_gateway")
+CIPHER_SUITES = "test_the_gateway_offers_exactly_the_cipher_suites_a_server_names"
+GATEWAY_POSTURE = frozenset({GATEWAY_SCAN, CIPHER_SUITES}) | TLS11_REFUSED
+SIDECAR_TLS11_REFUSED = "test_a_client_offering_only_tls_1_1_is_refused_by_the_server_sidecar"
 TLS_POSTURE = Suite(
     "tls-posture",
-    frozenset({WORKLOAD_IDENTITY, WORKLOAD_LIFETIME, ROTATION_NO_OUTAGE, NEGOTIATED}),
+    frozenset({WORKLOAD_IDENTITY, WORKLOAD_LIFETIME, ROTATION_NO_OUTAGE, NEGOTIATED, SIDECAR_TLS11_REFUSED})
+    | GATEWAY_POSTURE,
     {
         # every server presents .../sa/default where its clients' sidecars expect its own account: in-mesh
-        # requests fail too, so the rotation check never gets its first answer
-        "ca-issues-default-service-account": frozenset({WORKLOAD_IDENTITY, ROTATION_NO_OUTAGE, NEGOTIATED}),
+        # requests fail too, so the rotation check never gets its first answer, and the gateway cannot reach
+        # its backend (503) before any TLS question is asked
+        "ca-issues-default-service-account": frozenset({WORKLOAD_IDENTITY, ROTATION_NO_OUTAGE, NEGOTIATED})
+        | GATEWAY_POSTURE,
         # the CA also ignores the 30s the rotation check's pod asks for
         "ca-issues-week-long-certificates": frozenset({WORKLOAD_LIFETIME, ROTATION_NO_OUTAGE}),
         "agent-never-renews": frozenset({ROTATION_NO_OUTAGE}),
-        "sidecar-negotiates-legacy-tls": frozenset({NEGOTIATED}),
+        # the backend's sidecar accepts only a CBC/SHA-1 suite the gateway, a client with Envoy's defaults, does
+        # not offer: the gateway answers 503 before any TLS question is asked
+        "sidecar-negotiates-legacy-tls": frozenset({NEGOTIATED}) | GATEWAY_POSTURE,
+        # the scan sees TLS 1.0 / 1.1 and CBC/SHA-1 suites (also where a server names its own suites); the TLS 1.1
+        # client gets its 200
+        "gateway-offers-legacy-tls": GATEWAY_POSTURE,
+        "gateway-ignores-cipher-suites": frozenset({CIPHER_SUITES}),
+        # the TLS 1.1 client gets past the version and is rejected only for want of a client certificate
+        "sidecar-accepts-legacy-tls": frozenset({SIDECAR_TLS11_REFUSED}),
     },
 )
 

@@ -124,7 +124,7 @@ KINDS: dict[tuple[str, str], ModelledKind] = {(k.group, k.kind): k for k in (
                  features=("ingress-gateway",),
                  modelled={"selector": ANY, "servers": {"port": ANY, "hosts": ANY, "name": ANY, "tls": {
                      "mode": ANY, "credentialName": ANY, "minProtocolVersion": ANY, "maxProtocolVersion": ANY,
-                     "subjectAltNames": ANY}}},
+                     "subjectAltNames": ANY, "cipherSuites": ANY}}},
                  limits=lambda gateway, _control: validate_gateway(gateway)),
     ModelledKind("networking.istio.io", "VirtualService", "the ingress gateway's HTTP routes (bound to a Gateway)",
                  "meshproof.local.gateway_control",
