@@ -11,6 +11,7 @@ pytest_plugins = [
     "fixtures.database",
     "fixtures.identities",
     "fixtures.tcp",
+    "fixtures.coverage",
     "fixtures.reporting",
     "fixtures.wire",  # after reporting, whose attachment helpers it uses
     # the project's own tests run small fake suites in-process

@@ -63,12 +63,23 @@ CAPABILITIES: dict[str, Capability] = {
             ("000", "001"),
         ),
         Capability(
+            "mesh-audit",
+            "Every listening port of the user's own workloads refuses plaintext where policy says STRICT",
+            "Mesh audit",
+            "Opt-in (-m mesh-audit, --audit-namespaces): a prober without a sidecar, in a namespace of its own, "
+            "sends each port that really listens in a pod one plaintext probe no application acts on; the "
+            "effective PeerAuthentication mode against what it saw, opt-outs listed as exposures.",
+        ),
+        Capability(
             "tls-posture",
             "Workload identities, certificate lifetimes and TLS parameters meet the policy",
             "Identity and crypto posture",
             "Every workload's certificate from its proxy's SDS state: SPIFFE identity of its service account, "
             "chain to the mesh root, lifetime, key strength against the named TLS policy; renewal without "
-            "outage; the TLS version, cipher and curve sidecar-to-sidecar mTLS negotiates.",
+            "outage; the TLS version, cipher and curve sidecar-to-sidecar mTLS negotiates; the ingress gateway's "
+            "TLS versions, cipher suites, curves and certificate as a TLS scanner (sslyze) sees them, a server's "
+            "cipherSuites honoured, and a "
+            "client offering only TLS 1.1 refused by the gateway and by sidecars.",
         ),
     )
 }
@@ -95,8 +106,8 @@ FEATURES: dict[str, Feature] = {
                 "agent asks (proxyMetadata SECRET_TTL), so renewals happen within a run"),
         Feature("probe-rewrite", "the injector points HTTP probes at the sidecar agent (rewriteAppHTTPProbers)"),
         Feature("wire-capture", "a packet capture in a server pod's network namespace (the reference mesh runs tcpdump "
-                "there; on clusters it needs an ephemeral debug container with NET_RAW, which the kube backend "
-                "does not drive yet)"),
+                "there; on clusters an ephemeral debug container adding NET_RAW, which RBAC or PodSecurity may "
+                "forbid)"),
     )
 }
 
@@ -174,6 +185,10 @@ CHECK_CONTROLS: dict[str, tuple[str, ...]] = {
     "test_pod_with_http_probes_becomes_and_stays_ready_under_strict": _MTLS,
     "test_http_probes_fail_under_strict_until_the_injector_rewrites_them": _MTLS,
     "test_policy_precedence": _MTLS,
+    "test_every_listening_port_of_the_scene_refuses_plaintext_under_strict_but_the_documented_exceptions":
+        _MTLS + (f"{NIST_800_53} AC-4",),
+    # mesh-audit
+    "test_no_port_where_policy_says_strict_takes_plaintext": _MTLS + (f"{NIST_800_53} AC-4",),
     # gateway-mtls
     "test_simple_tls_is_verified_with_the_server_ca": (f"{NIST_800_53} SC-8(1)", f"{PCI_DSS} 4.2.1", f"{SOC2} CC6.7"),
     "test_simple_tls_serves_the_certificate_of_the_credential_secret": (f"{NIST_800_53} SC-17", f"{PCI_DSS} 4.2.1"),
@@ -229,6 +244,14 @@ CHECK_CONTROLS: dict[str, tuple[str, ...]] = {
         _KEYS + (f"{NIST_800_53} IA-5(2)", f"{SOC2} CC6.7"),
     "test_sidecar_to_sidecar_mtls_negotiates_a_version_cipher_and_curve_the_policy_allows":
         _MTLS + (f"{NIST_800_53} SC-13",),
+    "test_gateway_accepts_only_the_tls_versions_cipher_suites_curves_and_certificate_the_policy_allows":
+        (f"{NIST_800_53} SC-8(1)", f"{NIST_800_53} SC-13", f"{NIST_800_53} SC-17", f"{PCI_DSS} 4.2.1",
+         f"{PCI_DSS} 4.2.1.1", f"{SOC2} CC6.7"),
+    "test_a_client_offering_only_tls_1_1_is_refused_by_the_gateway":
+        (f"{NIST_800_53} SC-8(1)", f"{NIST_800_53} SC-13", f"{PCI_DSS} 4.2.1", f"{SOC2} CC6.7"),
+    "test_a_client_offering_only_tls_1_1_is_refused_by_the_server_sidecar": _MTLS + (f"{NIST_800_53} SC-13",),
+    "test_the_gateway_offers_exactly_the_cipher_suites_a_server_names":
+        (f"{NIST_800_53} SC-13", f"{PCI_DSS} 4.2.1", f"{SOC2} CC6.7"),
 }
 
 

@@ -15,6 +15,7 @@ from .labels import parse_selector  # noqa: F401 - the inverse of selector_text,
 
 if TYPE_CHECKING:
     from .database import ExternalDatabase
+    from .ports import ListeningSocket
     from .evidence import AcceptedConnection
     from .wire import Capture
 
@@ -35,6 +36,8 @@ class Pod:
     ip: str = ""
     #: ``spec.serviceAccountName`` ("default" when the pod names none)
     service_account: str = "default"
+    #: ``metadata.annotations`` (e.g. traffic.sidecar.istio.io/excludeInboundPorts)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def has_sidecar(self) -> bool:
@@ -81,6 +84,8 @@ class MeshInfo:
     root_namespace: str = "istio-system"
     injection_labels: Mapping[str, str] = field(default_factory=lambda: {"istio-injection": "enabled"})
     features: frozenset[str] = frozenset()
+    #: why this mesh lacks a feature, where it is the cluster's rule rather than the profile's (feature -> reason)
+    unsupported: Mapping[str, str] = field(default_factory=dict)
     trust_domain: str = "cluster.local"
     #: where the ingress gateway's pods run (its credentialName Secrets go there); "" means the root namespace
     ingress_namespace: str = ""
@@ -172,6 +177,30 @@ class Cluster(abc.ABC):
         MeshproofError when the backend cannot capture.
         """
         raise MeshproofError(f"the {self.backend} backend cannot capture packets")
+
+    def list_pods(self, namespace: str) -> list[Pod]:
+        """Every pod of ``namespace`` that is not terminating, ready or not; [] for an empty namespace.
+
+        MeshproofError (one line) when the user may not list them.
+        """
+        raise MeshproofError(f"the {self.backend} backend cannot list pods")
+
+    def objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[Manifest]:
+        """The objects of ``kind`` as the API server stores them, in ``namespace`` or (None) in every namespace;
+        [] when the cluster serves the kind but holds none.  MeshproofError when the user may not list them."""
+        raise MeshproofError(f"the {self.backend} backend cannot list objects")
+
+    def namespace(self, name: str) -> Manifest | None:
+        """The Namespace object ``name``, or None when it does not exist; MeshproofError when the user may not
+        read it."""
+        raise MeshproofError(f"the {self.backend} backend cannot read namespaces")
+
+    def listening_sockets(self, pod: Pod) -> list["ListeningSocket"]:
+        """The TCP sockets listening in ``pod``'s network namespace (meshproof.ports), as its kernel lists them.
+
+        MeshproofError when the backend cannot read them (e.g. no container of the pod can print a file).
+        """
+        raise MeshproofError(f"the {self.backend} backend cannot read a pod's listening sockets")
 
     def machinery_faults(self) -> list[str]:
         """What is broken in the machinery the suite stands on, right now; cheap, never raises.

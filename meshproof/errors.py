@@ -25,3 +25,8 @@ class InfrastructureError(MeshproofError):
 class NotApplicable(MeshproofError):
     """A check cannot run here without changing something the user owns (a mesh-wide policy):
     it is skipped as not applicable, with the reason."""
+
+
+class NotSupported(MeshproofError):
+    """The mesh or the cluster forbids what a check needs (a rule of its own, e.g. PodSecurity refusing a
+    capture container): the check is skipped as "not supported", with the reason."""

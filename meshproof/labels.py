@@ -17,6 +17,12 @@ DNS_SUBDOMAIN_MAX = 253
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
+#: an image reference, in the grammar of github.com/distribution/reference (regexp.go): [domain[:port]/]path
+#: components of lower-case letters and digits joined by '.', '_', '__' or dashes, then :tag and/or @digest
+_DOMAIN = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?"
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?"
+                    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?")
 #: set-based and inequality terms: valid selectors, but a Gateway's selector is a plain label map
 _SET_BASED = re.compile(r"!|\s(in|notin)\s*\(")
 
@@ -45,6 +51,14 @@ def check_label_value(value: str, what: str) -> str:
         raise ConfigError(f"{what} {value!r}: not a valid label value (at most {DNS_LABEL_MAX} letters, digits, "
                           "'-', '_' or '.', starting and ending with a letter or digit)")
     return value
+
+
+def check_image_reference(image: str, what: str) -> str:
+    """A container image reference (``registry.example:5000/team/netshoot:v0.13``, a digest allowed)."""
+    if not _IMAGE.fullmatch(image):
+        raise ConfigError(f"{what} {image!r}: not an image reference ([registry[:port]/]lower-case/path[:tag]"
+                          "[@sha256:digest], e.g. registry.corp.example/mirror/nicolaka/netshoot:v0.13)")
+    return image
 
 
 def _bad(text: str, reason: str, what: str) -> ConfigError:

@@ -32,6 +32,13 @@ NOT_READY_KIND = "NOT_READY"
 #: latest ]reset reason: <reason>`` (envoy source/common/router/router.cc); any other 503 is the app's, OK(503)
 UPSTREAM_FAILED_KIND = "UPSTREAM_FAILED"
 UPSTREAM_FAILED_BODY = "upstream connect error or disconnect/reset before headers"
+#: a listening port took plaintext: the server answered it, or held the connection open waiting for more
+#: (meshproof.port_probe); ``reason`` says which
+ACCEPTED_KIND = "ACCEPTED"
+#: a gRPC Health/Check answer (grpc.health.v1.HealthCheckResponse.ServingStatus as reason)
+HEALTH_KIND = "HEALTH"
+#: a gRPC call the server answered with a status other than OK (the status code's name as reason)
+GRPC_STATUS_KIND = "GRPC_STATUS"
 
 # TLS rejection reasons
 CERTIFICATE_REQUIRED = "certificate required"
@@ -73,6 +80,19 @@ def TLS_REJECTED(reason: str | None = None) -> Outcome:
     return Outcome(TLS_KIND, reason=reason)
 
 
+def HEALTH(serving_status: str | None = None) -> Outcome:
+    """What a gRPC health server answered: ``SERVING``, ``NOT_SERVING``, ``UNKNOWN`` or ``SERVICE_UNKNOWN``."""
+    return Outcome(HEALTH_KIND, reason=serving_status)
+
+
+def GRPC_STATUS(code: str | None = None) -> Outcome:
+    """A gRPC server's error status by its name (``NOT_FOUND``, ``UNIMPLEMENTED``, ...)."""
+    return Outcome(GRPC_STATUS_KIND, reason=code)
+
+
+SERVING = HEALTH("SERVING")
+
+
 def DB_ERROR(code: int | None = None) -> Outcome:
     return Outcome(DB_KIND, code=code)
 
@@ -88,6 +108,9 @@ UPSTREAM_FAILED = Outcome(UPSTREAM_FAILED_KIND, status=503)
 #: a pod's readiness: the kubelet's probes are the client, the backend reports their verdict
 READY = Outcome(READY_KIND)
 NOT_READY = Outcome(NOT_READY_KIND)
+#: reasons of ``ACCEPTED``
+ANSWERED, HELD_OPEN = "answered", "held open"
+ACCEPTED = Outcome(ACCEPTED_KIND)
 
 
 _TLS_REASONS = (
@@ -303,3 +326,63 @@ def classify_tcp_exchange(exit_code: int, reply: str, error: str) -> Outcome:
         return ECHOED if reply else RESET
     type_name, _, message = error.strip().rpartition("\n")[-1].partition(": ")
     return classify_python_error(type_name, message)
+
+
+#: what the port prober (meshproof.port_probe) records for one port -> the outcome
+_PORT_PROBE = {
+    "answered": Outcome(ACCEPTED_KIND, reason=ANSWERED),
+    "open": Outcome(ACCEPTED_KIND, reason=HELD_OPEN),
+    "reset": RESET,
+    "closed": RESET,
+    "refused": REFUSED,
+    "timeout": TIMEOUT,
+}
+
+
+def classify_port_probe(result: str, detail: str = "") -> Outcome:
+    """One plaintext probe of a listening port (meshproof.port_probe), by what the prober saw.
+
+    ``answered``: bytes came back, so plaintext reached a server. ``open``: the
+    connection was still open, with no reply, when the per-port window ended: a
+    server took the bytes and waits for more (a sidecar that refuses plaintext
+    under STRICT closes at once, having found no filter chain for it).
+    ``reset`` or ``closed`` before any reply is ``RESET``, as
+    :func:`classify_tcp_exchange` counts it: how an Envoy listener with no
+    filter chain for plaintext refuses it.  ``refused`` (nothing accepted the
+    SYN), ``timeout`` (no SYN-ACK within the window); anything else is a client error.
+    """
+    outcome = _PORT_PROBE.get(result)
+    if outcome is not None:
+        return outcome
+    return Outcome(ERROR_KIND, reason=f"{result}: {detail}"[-200:])
+
+
+#: gRPC codes a client library reports for a failure of its own connection or deadline, not a server's answer
+_GRPC_TRANSPORT = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "CANCELLED", "UNKNOWN", "INTERNAL")
+#: how grpcio (C core) words a connection the peer closed or reset before the HTTP/2 exchange completed
+_GRPC_CLOSED = ("reset by peer", "socket closed", "connection closed", "end of tcp stream", "broken pipe")
+
+
+def classify_grpc_error(code: str, details: str) -> Outcome:
+    """A failed gRPC call, from its status code name (``grpc.StatusCode.X.name``) and details.
+
+    A status the server sent (``NOT_FOUND`` for an unknown health service,
+    ``UNIMPLEMENTED`` for a server without the health service) is
+    ``GRPC_STATUS(code)``.  A failure of the client's own connection is named
+    as for other clients: a peer that closed or reset it is ``RESET`` (an Envoy
+    listener with no filter chain for plaintext), ``REFUSED``, ``TIMEOUT`` for a
+    deadline that ran out, ``DNS_FAILURE``; anything else is a client error
+    with the details.
+    """
+    lowered = details.lower()
+    if code not in _GRPC_TRANSPORT:
+        return GRPC_STATUS(code)
+    if code == "DEADLINE_EXCEEDED" or "timed out" in lowered or "deadline exceeded" in lowered:
+        return TIMEOUT
+    if any(sign in lowered for sign in _GRPC_CLOSED):
+        return RESET
+    if "refused" in lowered:
+        return REFUSED
+    if "dns resolution failed" in lowered or "name or service not known" in lowered:
+        return DNS_FAILURE
+    return Outcome(ERROR_KIND, reason=f"{code}: {details}"[-200:])

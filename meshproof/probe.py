@@ -49,6 +49,13 @@ class ProbeResult:
         return ""
 
 
+#: TLS versions OpenSSL 3 sends only at security level 0 (their handshakes sign with SHA-1 / MD5-SHA-1)
+LEGACY_VERSIONS = ("1.0", "1.1")
+#: the cipher string that lets an OpenSSL 3 client (curl, Python's ssl) really offer and finish TLS 1.0 / 1.1;
+#: without it the client may fail on its own ("legacy sigalg disallowed") after the server accepted
+LEGACY_CIPHERS = "DEFAULT:@SECLEVEL=0"
+
+
 @dataclass(frozen=True)
 class TLSOptions:
     """Client TLS material for curl/requests; paths are on the client's file system."""
@@ -59,6 +66,8 @@ class TLSOptions:
     insecure: bool = False
     max_version: str | None = None  # "1.2" makes alerts observable as handshake errors
     resolve: str | None = None  # curl --resolve host:port:addr
+    #: the oldest version offered ("1.1" with max_version "1.1": a client that offers only TLS 1.1)
+    min_version: str | None = None
 
     def curl_args(self) -> list[str]:
         args: list[str] = []
@@ -70,6 +79,10 @@ class TLSOptions:
             args += ["--cert", self.cert]
         if self.key:
             args += ["--key", self.key]
+        if self.min_version:
+            args.append(f"--tlsv{self.min_version}")
+            if self.min_version in LEGACY_VERSIONS:
+                args += ["--ciphers", LEGACY_CIPHERS]
         if self.max_version:
             args += ["--tls-max", self.max_version]
         if self.resolve:

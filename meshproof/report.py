@@ -19,6 +19,7 @@ from . import __version__
 from .capabilities import CAPABILITIES
 from .check import NOT_CONFORMANT
 from .controls import controls_section
+from .coverage import COLUMNS as COVERAGE_COLUMNS
 from .redact import REDACTED, redact_command, scrub, scrub_tree  # noqa: F401 (scrub is used through report)
 from .verdict import failure_kind, run_verdict
 
@@ -160,6 +161,8 @@ class RunFacts:
     settings: dict[str, str] = field(default_factory=dict)
     commit: str = ""
     evidence: str = ""
+    #: the port coverage table's rows (meshproof.coverage.PortRow, as dicts), in the order swept
+    port_coverage: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.command = redact_command(self.command)  # at the source: whoever builds the facts
@@ -177,7 +180,8 @@ class RunFacts:
                 "trust_domain": run.mesh.trust_domain,
                 "features": sorted(run.mesh.features),
             }
-        return cls(run.backend, [run.run_id], mesh, run.kubernetes_version, command or run.command)
+        return cls(run.backend, [run.run_id], mesh, run.kubernetes_version, command or run.command,
+                   port_coverage=list(getattr(run, "port_coverage", [])))
 
     def merge(self, other: "RunFacts") -> "RunFacts":
         """Combine the facts of pytest-xdist workers: one mesh, several run ids."""
@@ -190,6 +194,7 @@ class RunFacts:
             self.settings or other.settings,
             self.commit or other.commit,
             self.evidence or other.evidence,
+            self.port_coverage + other.port_coverage,
         )
 
     @property
@@ -273,7 +278,23 @@ def conformance_report(
         "skipped": _listed(checks, SKIPPED, XFAILED),
         "exit_status": {"code": exit_status, "meaning": EXIT_MEANINGS.get(exit_status, "unknown")},
         "reproduce": facts.command,
+        **({"port_coverage": port_coverage_section(facts.port_coverage)} if facts.port_coverage else {}),
     }
+
+
+def port_coverage_section(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The port coverage table (docs/report.md): its columns, a count per verdict, and the rows.
+
+    Each row must have exactly the columns of :class:`meshproof.coverage.PortRow`; ValueError otherwise.
+    """
+    rows = [dict(row) for row in rows]
+    for row in rows:
+        if tuple(row) != COVERAGE_COLUMNS:
+            raise ValueError(f"a port coverage row has the columns {tuple(row)}, not {COVERAGE_COLUMNS}")
+    verdicts: dict[str, int] = {}
+    for row in rows:
+        verdicts[row["verdict"]] = verdicts.get(row["verdict"], 0) + 1
+    return {"columns": list(COVERAGE_COLUMNS), "verdicts": verdicts, "rows": rows}
 
 
 def write_conformance_report(report: Mapping[str, Any], directory: Path) -> list[Path]:

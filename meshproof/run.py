@@ -62,6 +62,8 @@ class RunInfo:
     kubernetes_version: str = ""
     #: the namespaces the run deploys to, for diagnostics when a check fails
     namespaces: list[str] = field(default_factory=list)
+    #: rows of the port coverage table (meshproof.coverage.PortRow.as_dict), for the conformance report
+    port_coverage: list[dict] = field(default_factory=list)
 
     def labels(self) -> dict[str, str]:
         return {MANAGED_BY_LABEL: MANAGED_BY_VALUE, RUN_LABEL: self.run_id}

@@ -24,6 +24,9 @@ class Timeouts:
     workload_ready: float = 90.0
     #: how long a single client request may take (curl --max-time, requests timeout)
     request: float = 5.0
+    #: how long one plaintext probe of a listening port may take: the connection, then the reply or close that
+    #: follows (meshproof.port_probe); a connection still open at the end counts as plaintext taken
+    port_probe: float = 1.0
     #: pause between two attempts of a poll
     poll_interval: float = 0.05
     #: consecutive confirmations an ``eventually`` needs before it believes an outcome
@@ -38,6 +41,8 @@ class Timeouts:
     #: how long a run waits for another run (or xdist worker) to release the cluster's shared state
     #: (mesh-wide policies, Secrets in the gateway's namespace); see meshproof.kube.lease
     shared_state: float = 900.0
+    #: how long one TLS scan of a gateway server (sslyze: some hundreds of handshakes) may take
+    tls_scan: float = 180.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -76,12 +81,14 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "policy": (0, 3600),
     "workload_ready": (0, 3600),
     "request": (0, 600),
+    "port_probe": (0, 60),
     "poll_interval": (0.001, 60),
     "confirmations": (1, 100),
     "consistently_window": (0, 3600),
     "delete": (0, 3600),
     "diagnostics": (0, 3600),
     "shared_state": (0, 86400),
+    "tls_scan": (0, 3600),
 }
 
 

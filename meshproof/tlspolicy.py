@@ -83,8 +83,8 @@ OPENSSL_TO_IANA = {
 }
 
 
-#: Envoy's (BoringSSL's) names of key-exchange groups -> OpenSSL's, as the policies name them
-CURVE_NAMES = {"P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1"}
+#: Envoy's (BoringSSL's) and TLS scanners' (SECG) names of key-exchange groups -> OpenSSL's, as the policies name them
+CURVE_NAMES = {"P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1", "secp256r1": "prime256v1"}
 
 
 def curve_name(name: str) -> str:

@@ -11,6 +11,10 @@ the bring-up time, the memory per sidecar (proportional set size of its Envoy
 and pilot-agent), the push a namespace STRICT PeerAuthentication causes (how
 many sidecars it rewrites, how long the control plane takes) and the
 enforcement latency (apply -> first RESET seen by a plaintext client).
+Port sweep (``--sweep-sizes``): N generated workloads, each listening on three
+ports (Istio's tcp-echo-server on 9100, 9101 and 9102, only 9100 declared) in
+STRICT namespaces, swept by :func:`meshproof.coverage.sweep` from a prober
+without a sidecar; the wall time of the sweep alone, per size, and its growth.
 Written to reports/benchmark.json.
 """
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from meshproof import manifests  # noqa: E402
+from meshproof import coverage, manifests  # noqa: E402
 from meshproof.local.backend import LocalCluster  # noqa: E402
 from meshproof.outcome import RESET  # noqa: E402
 from meshproof.peerauthn import STRICT  # noqa: E402
@@ -142,13 +146,64 @@ def scale(sidecars: int, namespaces: int) -> dict:
             "push_rewrote": rewritten, "push_sidecars": total, "enforced_ms": round(enforced * 1000, 1)}
 
 
-def growth(rows: list[dict], key: str) -> str:
+SWEEP_PORTS = "9100,9101,9102"
+
+
+def listener(name: str, namespace: str) -> list[dict]:
+    """One generated workload listening on three ports: the port sweep's tcp-echo, renamed, its Service on 9100."""
+    made = []
+    for manifest in manifests.load("workloads/port-sweep.yaml")[:2]:  # port-sweep's Service and Deployment
+        manifest = copy.deepcopy(manifest)
+        manifest["metadata"].update(name=name, namespace=namespace, labels={"app": name})
+        spec = manifest["spec"]
+        if manifest["kind"] == "Service":
+            spec["selector"] = {"app": name}
+        else:
+            spec["selector"]["matchLabels"] = {"app": name}
+            spec["template"]["metadata"] = {"labels": {"app": name}}  # no exclusion: all three ports captured
+            spec["template"]["spec"]["containers"][0]["args"] = [SWEEP_PORTS, "hello"]
+        made.append(manifest)
+    return made
+
+
+def sweep_scale(workloads: int, namespaces: int, window: float, confirm: float) -> dict:
+    """Bring up ``workloads`` three-port workloads in STRICT namespaces and time one sweep of them."""
+    namespaces = min(namespaces, workloads)
+    mesh = LocalCluster(f"p{new_run_id()}", proxies=workloads + 2)
+    try:
+        mesh.start()
+        names = [f"sweep-{index}" for index in range(namespaces)]
+        for name in names:
+            mesh.apply(manifests.namespace(name, {"istio-injection": "enabled"}))
+            mesh.apply(peer_authentication(name, STRICT))
+        mesh.apply(manifests.namespace("prober", {}))
+        mesh.apply_all(manifests.placed(manifests.load("workloads/tcp-client.yaml"), "prober", {}))
+        mesh.apply_all([m for index in range(workloads) for m in listener(f"l{index}", names[index % namespaces])])
+        for local in list(mesh.pods.values()):
+            mesh.wait_ready(local.view.namespace, dict(local.view.labels), timeout=READY_TIMEOUT)
+        prober = mesh.wait_ready("prober", {"app": "tcp-client"}, timeout=READY_TIMEOUT)[0]
+        started = time.monotonic()
+        swept = coverage.sweep(mesh, prober, names, root_namespace="istio-system", window=window,
+                               confirm_window=confirm)
+        elapsed = time.monotonic() - started
+    finally:
+        mesh.close()
+    probed = [row for row in swept.rows if row.outcome is not None]
+    verdicts = {v: sum(1 for row in swept.rows if row.verdict == v) for v in coverage.VERDICTS}
+    if swept.failures or len(probed) != 3 * workloads:
+        raise SystemExit(f"benchmark: the sweep of {workloads} workloads is wrong: {verdicts}, {len(probed)} probed")
+    return {"workloads": workloads, "namespaces": namespaces, "ports_probed": len(probed), "rows": len(swept.rows),
+            "sweep_s": round(elapsed, 2), "per_workload_ms": round(elapsed / workloads * 1000, 1),
+            "verdicts": verdicts}
+
+
+def growth(rows: list[dict], key: str, size: str = "sidecars") -> str:
     """How a figure grows from the smallest to the largest N: the exponent k of N**k between them."""
     if len(rows) < 2 or rows[0][key] <= 0:
         return "n/a"
     import math
 
-    k = math.log(rows[-1][key] / rows[0][key]) / math.log(rows[-1]["sidecars"] / rows[0]["sidecars"])
+    k = math.log(rows[-1][key] / rows[0][key]) / math.log(rows[-1][size] / rows[0][size])
     return f"N^{k:.2f}"
 
 
@@ -159,6 +214,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS)
     parser.add_argument("--skip-suites", action="store_true", help="only the scale table")
     parser.add_argument("--skip-scale", action="store_true", help="only the suite runs")
+    parser.add_argument("--sweep-sizes", default="", help="workload counts of the port sweep table (e.g. 10,25,50)")
+    parser.add_argument("--sweep-namespaces", type=int, default=5, help="namespaces the swept workloads are spread across")
     args = parser.parse_args()
     figures: dict = {"cores": os.cpu_count(), "load_average_at_start": os.getloadavg()}
     if not args.skip_suites:
@@ -181,6 +238,19 @@ def main() -> None:
                                                                  "enforced_ms")}
         print("growth from the smallest to the largest N: "
               + ", ".join(f"{key} {value}" for key, value in figures["growth"].items()))
+    if args.sweep_sizes:
+        from meshproof.timeouts import DEFAULT
+
+        rows = []
+        print(f"{'workloads':>9} {'ns':>4} {'ports':>6} {'sweep s':>8} {'ms/workload':>11}")
+        for size in (int(s) for s in args.sweep_sizes.split(",")):
+            row = sweep_scale(size, args.sweep_namespaces, DEFAULT.port_probe, DEFAULT.request)
+            rows.append(row)
+            print(f"{row['workloads']:>9} {row['namespaces']:>4} {row['ports_probed']:>6} {row['sweep_s']:>8} "
+                  f"{row['per_workload_ms']:>11}", flush=True)
+        figures["port_sweep"] = rows
+        figures["port_sweep_growth"] = growth(rows, "sweep_s", "workloads")
+        print(f"port sweep growth from the smallest to the largest N: {figures['port_sweep_growth']}")
     figures["load_average_at_end"] = os.getloadavg()
     out = ROOT / "reports" / "benchmark.json"
     out.parent.mkdir(exist_ok=True)

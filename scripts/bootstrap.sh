@@ -9,7 +9,7 @@ cd "$root"
 declare -A needed=(
   [ip]=iproute2 [iptables-restore]=iptables [setpriv]=util-linux [curl]=curl
   [mariadbd]=mariadb-server [mariadb-install-db]=mariadb-server [mariadb]=mariadb-client
-  [node]=nodejs [npm]=npm [tcpdump]=tcpdump
+  [node]=nodejs [npm]=npm [tcpdump]=tcpdump [busybox]=busybox
 )
 missing=()
 for command in "${!needed[@]}"; do
@@ -33,4 +33,15 @@ if [ ! -f "$stamp" ] || [ requirements.txt -nt "$stamp" ] || [ constraints.txt -
   echo "bootstrap: pip install -r requirements.txt" >&2
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt -c constraints.txt
   touch "$stamp"
+fi
+
+# The TLS scanner (sslyze) in a venv of its own: its pins (cryptography<47) conflict with the project's.
+scan_stamp=.venv-scan/.meshproof-installed
+if [ ! -x .venv-scan/bin/python ]; then
+  python3 -m venv .venv-scan
+fi
+if [ ! -f "$scan_stamp" ] || [ requirements-scan.txt -nt "$scan_stamp" ]; then
+  echo "bootstrap: pip install -r requirements-scan.txt (into .venv-scan)" >&2
+  .venv-scan/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements-scan.txt
+  touch "$scan_stamp"
 fi

@@ -18,10 +18,11 @@ from cryptography import x509
 from meshproof import check
 from meshproof.capabilities import SHORT_LIVED_CERTIFICATES, mark
 from meshproof.cluster import Pod
-from meshproof.outcome import OK, RESET
+from meshproof.outcome import HANDSHAKE_FAILURE, OK, PROTOCOL_VERSION, RESET, TLS_REJECTED
 from meshproof.peerauthn import STRICT
 from meshproof.pki import CLOCK_SKEW_GRACE, spiffe_id
 from meshproof.policies import peer_authentication
+from meshproof.probe import TLSOptions
 from meshproof.wait import polls
 from meshproof.posture import (CHAIN, IDENTITY, KEY, LIFETIME, SECRETS_PATH, Finding, ProxyIdentity, describe, findings,
                                lifetime, renewal_after, short_ttl_annotation)
@@ -160,3 +161,26 @@ def test_sidecar_to_sidecar_mtls_negotiates_a_version_cipher_and_curve_the_polic
     problems = negotiated.problems(posture.policy)
     check.fact(f"in-mesh mTLS stays within {posture.policy.name}", not problems,
                "; ".join(problems) + f"\n{negotiated.describe()}")
+
+
+#: curl -k as seed 004 runs it from an istio-proxy container: no client certificate, the server not verified
+TLS12_NO_CLIENT_CERT = TLSOptions(insecure=True, max_version="1.2")
+TLS11_ONLY = TLSOptions(insecure=True, min_version="1.1", max_version="1.1")
+
+
+def test_a_client_offering_only_tls_1_1_is_refused_by_the_server_sidecar(bookinfo, policies, traffic, timeouts):
+    """Istio's sidecars accept mTLS from ``meshConfig.meshMTLS.minProtocolVersion`` up, TLS 1.2 when it is not
+    set, and at most TLS 1.3 (istio.io, Tasks > Security > TLS configuration > Istio workload minimum TLS
+    version). As seed 004 does, curl -k from productpage's istio-proxy container (the proxy's own traffic is not
+    redirected) reaches details' sidecar directly under STRICT: offering TLS 1.2 without a client certificate it
+    is rejected with handshake_failure, which shows the request met the sidecar's mTLS; offering only TLS 1.1
+    (at OpenSSL security level 0, so the client really offers it) it must be refused at the version, with a
+    protocol_version alert, before any certificate is asked for."""
+    strict_in_force(bookinfo, traffic, policies, timeouts)
+    url = bookinfo.details.url("/details/1", short=True, scheme="https")
+    check.becomes("TLS 1.2 without a client certificate meets the sidecar's mTLS: handshake failure",
+                  traffic.curl_from_proxy(bookinfo.productpage, url, tls=TLS12_NO_CLIENT_CERT),
+                  TLS_REJECTED(HANDSHAKE_FAILURE), timeouts)
+    check.stays("a client offering only TLS 1.1 is refused: protocol version",
+                traffic.curl_from_proxy(bookinfo.productpage, url, tls=TLS11_ONLY), TLS_REJECTED(PROTOCOL_VERSION),
+                timeouts)

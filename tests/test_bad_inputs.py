@@ -64,7 +64,7 @@ def case(text: str, code: int, line: str, **kw) -> Case:
 
 #: the most each timing setting takes (seconds; confirmations a count), as README documents them
 TIMEOUT_MAX = {"policy": 3600, "workload-ready": 3600, "request": 600, "consistently-window": 3600,
-               "delete": 3600, "diagnostics": 3600}
+               "delete": 3600, "diagnostics": 3600, "tls-scan": 3600}
 
 
 def _timeout_cases() -> list[Case]:
@@ -143,15 +143,27 @@ CASES: list[Case] = [
          "must consist of lower-case letters, digits and '-', and start and end with a letter or digit "
          "(an RFC 1123 label, as Kubernetes names are)"),
     case("--use-namespace bookinf=team-a", USAGE, "ERROR: --use-namespace 'bookinf=team-a': expected BASE=NAME with "
-         "BASE one of bookinfo, legacy, mesh-peer, ingress, egress, egress-legacy, egress-db"),
+         "BASE one of bookinfo, legacy, mesh-peer, ingress, egress, egress-legacy, egress-db, mesh-audit"),
     case("--use-namespace bookinfo=", USAGE, "ERROR: --use-namespace 'bookinfo=': expected BASE=NAME with "
-         "BASE one of bookinfo, legacy, mesh-peer, ingress, egress, egress-legacy, egress-db"),
+         "BASE one of bookinfo, legacy, mesh-peer, ingress, egress, egress-legacy, egress-db, mesh-audit"),
+    # -- the mesh audit's namespaces: a malformed name before anything starts; one that does not exist, found in
+    # the cluster before the audit creates its prober
+    case("-m mesh-audit --audit-namespaces Shop_NS", USAGE, "ERROR: --audit-namespaces 'Shop_NS': namespace "
+         "'Shop_NS': must consist of lower-case letters, digits and '-', and start and end with a letter or digit "
+         "(an RFC 1123 label, as Kubernetes names are)"),
+    case("-m mesh-audit --audit-namespaces ,", USAGE, "ERROR: --audit-namespaces ',': expected NS[,NS...]"),
+    case("-m strict-mtls --audit-namespaces shop", USAGE,
+         "ERROR: --audit-namespaces applies to the mesh audit: add -m mesh-audit"),
+    case("-m mesh-audit --audit-namespaces bookinfo,no-such-namespace", INFRASTRUCTURE,
+         "meshproof: --audit-namespaces: namespace 'no-such-namespace' does not exist"),
     case("--revision Bad!", USAGE, "ERROR: --revision 'Bad!': not a valid label value (at most 63 letters, digits, "
          "'-', '_' or '.', starting and ending with a letter or digit)"),
     # -- options that mean nothing to the chosen backend (case 10)
     case("--mesh-profile ambient", USAGE, "ERROR: --mesh-profile applies to a cluster; the reference mesh "
          "(--backend local) has its own (drop it, or add --kube-context)"),
     case("--ingress-namespace istio-system", USAGE, "ERROR: --ingress-namespace applies to a cluster; the "
+         "reference mesh (--backend local) has its own (drop it, or add --kube-context)"),
+    case("--capture-image nicolaka/netshoot:v0.13", USAGE, "ERROR: --capture-image applies to a cluster; the "
          "reference mesh (--backend local) has its own (drop it, or add --kube-context)"),
     case("--backend local --kube-context kind-x", USAGE, "ERROR: --kube-context applies to a cluster; the "
          "reference mesh (--backend local) has its own (drop it, or add --kube-context)"),
@@ -163,6 +175,9 @@ CASES: list[Case] = [
     case("--kube-context kind-x --ingress-namespace Istio_System", USAGE, "ERROR: --ingress-namespace "
          "'Istio_System': must consist of lower-case letters, digits and '-', and start and end with a letter or "
          "digit (an RFC 1123 label, as Kubernetes names are)"),
+    case("--kube-context kind-x --capture-image Netshoot:latest", USAGE, "ERROR: --capture-image 'Netshoot:latest': "
+         "not an image reference ([registry[:port]/]lower-case/path[:tag][@sha256:digest], e.g. "
+         "registry.corp.example/mirror/nicolaka/netshoot:v0.13)"),
     case("--external-db-host db.example.com", USAGE, "ERROR: --external-db-host needs --external-db-user, "
          "--external-db-x509-user, --external-db-ca, --external-db-client-cert"),
     case("--kube-context kind-x --external-db-host db.example.com --external-db-port 0", USAGE,

@@ -69,6 +69,8 @@ EVIDENCE_PERMISSIVE = ("test_server_sidecar_tells_the_legacy_clients_plaintext_f
                        "permissive")
 # suites/test_wire_capture.py (also strict-mtls): the wire itself, under PERMISSIVE with its plaintext control
 WIRE = "test_the_wire_between_sidecars_is_tls_and_the_plaintext_control_shows_the_marker"
+# suites/test_port_coverage.py (also strict-mtls): every listening port of the mesh namespace
+PORT_SWEEP = "test_every_listening_port_of_the_scene_refuses_plaintext_under_strict_but_the_documented_exceptions"
 # suites/test_destination_rule.py (also strict-mtls): the client side, set by DestinationRules
 DR_ISTIO_MUTUAL = "test_explicit_istio_mutual_keeps_in_mesh_calls_working_under_strict_with_the_client_identity"
 DR_DISABLE_STRICT = ("test_disable_toward_a_strict_server_gets_the_client_sidecars_503_and_the_server_never_"
@@ -97,13 +99,13 @@ DR_NEED_STRICT = frozenset({DR_ISTIO_MUTUAL, DR_DISABLE_STRICT, DR_PORT_LEVEL, D
 #: both probe checks begin by proving STRICT in force (legacy sleep reset), so a mesh where STRICT never
 #: takes effect fails them there
 STRICT_NEVER_HOLDS = frozenset({LEGACY_RESET, IN_MESH, PROXY_NO_CERT, FOREIGN_CA, PROBES_READY, PROBES_NOT_REWRITTEN,
-                                MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT} \
-    | DR_NEED_STRICT
+                                MESH_STRICT, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE, PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT,
+                                                                                        PORT_SWEEP} | DR_NEED_STRICT
 STRICT_MTLS = Suite(
     "strict-mtls",
     frozenset({LEGACY_RESET, IN_MESH, XFCC, PROXY_NO_CERT, FOREIGN_CA, RECREATED, SDS, PROBES_READY,
                PROBES_NOT_REWRITTEN, MESH_STRICT, NS_OVERRIDES_MESH, NS_UNSET, WL_PERMISSIVE, WL_UNSET, WL_DISABLE,
-               PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE} | DR_CHECKS,
+               PORT_EXCEPTION, PORT_LOCK}) | TCP_CHECKS | {EVIDENCE_STRICT, EVIDENCE_PERMISSIVE, WIRE, PORT_SWEEP} | DR_CHECKS,
     {
         "sidecar-ignores-strict": STRICT_NEVER_HOLDS,
         "sidecar-accepts-any-client-cert": frozenset({FOREIGN_CA}),
@@ -125,6 +127,11 @@ STRICT_MTLS = Suite(
         "control-plane-mesh-policy-wins": frozenset({NS_OVERRIDES_MESH}),
         # plaintext probes on the app port are reset under STRICT: the pod never turns ready, patched or not
         "injector-does-not-rewrite-probes": frozenset({PROBES_READY, PROBES_NOT_REWRITTEN}),
+        # every other check probes a port some Service or containerPort declares: only the sweep reads the pods'
+        # own sockets
+        "sidecar-captures-declared-ports-only": frozenset({PORT_SWEEP}),
+        # no other check deploys a pod with excludeInboundPorts, or probes the port another pod excluded
+        "injector-excludes-ports-namespace-wide": frozenset({PORT_SWEEP}),
         # auto mTLS everywhere: only the explicit ISTIO_MUTUAL toward a sidecar, which auto mTLS matches, holds
         "control-plane-ignores-destination-rules": DR_CHECKS - {DR_ISTIO_MUTUAL},
         # the cases where a client namespace's rule must beat the server namespace's
@@ -220,23 +227,55 @@ WORKLOAD_IDENTITY = "test_every_workload_holds_the_spiffe_identity_of_its_servic
 WORKLOAD_LIFETIME = "test_every_workload_certificate_is_short_lived_with_a_key_the_policy_allows"
 ROTATION_NO_OUTAGE = "test_workload_certificate_is_renewed_before_expiry_without_a_failed_request"
 NEGOTIATED = "test_sidecar_to_sidecar_mtls_negotiates_a_version_cipher_and_curve_the_policy_allows"
+# suites/test_gateway_tls_posture.py (also tls-posture): the ingress gateway as a TLS scanner and a TLS 1.1 client see it
+GATEWAY_SCAN = "test_gateway_accepts_only_the_tls_versions_cipher_suites_curves_and_certificate_the_policy_allows"
+TLS11_REFUSED = both_clients("test_a_client_offering_only_tls_1_1_is_refused_by_the_gateway")
+CIPHER_SUITES = "test_the_gateway_offers_exactly_the_cipher_suites_a_server_names"
+GATEWAY_POSTURE = frozenset({GATEWAY_SCAN, CIPHER_SUITES}) | TLS11_REFUSED
+SIDECAR_TLS11_REFUSED = "test_a_client_offering_only_tls_1_1_is_refused_by_the_server_sidecar"
 TLS_POSTURE = Suite(
     "tls-posture",
-    frozenset({WORKLOAD_IDENTITY, WORKLOAD_LIFETIME, ROTATION_NO_OUTAGE, NEGOTIATED}),
+    frozenset({WORKLOAD_IDENTITY, WORKLOAD_LIFETIME, ROTATION_NO_OUTAGE, NEGOTIATED, SIDECAR_TLS11_REFUSED})
+    | GATEWAY_POSTURE,
     {
         # every server presents .../sa/default where its clients' sidecars expect its own account: in-mesh
-        # requests fail too, so the rotation check never gets its first answer
-        "ca-issues-default-service-account": frozenset({WORKLOAD_IDENTITY, ROTATION_NO_OUTAGE, NEGOTIATED}),
+        # requests fail too, so the rotation check never gets its first answer, and the gateway cannot reach
+        # its backend (503) before any TLS question is asked
+        "ca-issues-default-service-account": frozenset({WORKLOAD_IDENTITY, ROTATION_NO_OUTAGE, NEGOTIATED})
+        | GATEWAY_POSTURE,
         # the CA also ignores the 30s the rotation check's pod asks for
         "ca-issues-week-long-certificates": frozenset({WORKLOAD_LIFETIME, ROTATION_NO_OUTAGE}),
         "agent-never-renews": frozenset({ROTATION_NO_OUTAGE}),
-        "sidecar-negotiates-legacy-tls": frozenset({NEGOTIATED}),
+        # the backend's sidecar accepts only a CBC/SHA-1 suite the gateway, a client with Envoy's defaults, does
+        # not offer: the gateway answers 503 before any TLS question is asked
+        "sidecar-negotiates-legacy-tls": frozenset({NEGOTIATED}) | GATEWAY_POSTURE,
+        # the scan sees TLS 1.0 / 1.1 and CBC/SHA-1 suites (also where a server names its own suites); the TLS 1.1
+        # client gets its 200
+        "gateway-offers-legacy-tls": GATEWAY_POSTURE,
+        "gateway-ignores-cipher-suites": frozenset({CIPHER_SUITES}),
+        # the TLS 1.1 client gets past the version and is rejected only for want of a client certificate
+        "sidecar-accepts-legacy-tls": frozenset({SIDECAR_TLS11_REFUSED}),
     },
 )
 
 
 
-SUITES = {suite.marker: suite for suite in (STRICT_MTLS, GATEWAY_MTLS, EGRESS_TLS, AUTHZ, TLS_POSTURE)}
+# --- mesh-audit (suites/test_mesh_audit.py), run on the reference mesh's stand-in for a user's mesh ------------
+AUDIT = "test_no_port_where_policy_says_strict_takes_plaintext"
+MESH_AUDIT = Suite(
+    "mesh-audit",
+    frozenset({AUDIT}),
+    {
+        "sidecar-ignores-strict": frozenset({AUDIT}),
+        # the stand-in's STRICT policy comes after its pods: they keep the PERMISSIVE they started with
+        "control-plane-never-pushes": frozenset({AUDIT}),
+        "sidecar-captures-declared-ports-only": frozenset({AUDIT}),
+        "injector-excludes-ports-namespace-wide": frozenset({AUDIT}),
+    },
+    diagnosed=True,
+)
+
+SUITES = {suite.marker: suite for suite in (STRICT_MTLS, GATEWAY_MTLS, EGRESS_TLS, AUTHZ, TLS_POSTURE, MESH_AUDIT)}
 
 #: (suite, defect) for every run: each suite on the healthy mesh (None), then against each of its defects
 RUNS = [(marker, None) for marker in SUITES] + [

@@ -7,9 +7,11 @@ import ssl
 import pytest
 
 from meshproof.outcome import (
-    CERTIFICATE_REQUIRED, HANDSHAKE_DROPPED, HANDSHAKE_FAILURE, HOSTNAME_MISMATCH, OK, RESET, REFUSED, TIMEOUT, TLS_REJECTED, UNKNOWN_CA,
+    CERTIFICATE_REQUIRED, HANDSHAKE_DROPPED, HANDSHAKE_FAILURE, HOSTNAME_MISMATCH, OK, PROTOCOL_VERSION, RESET, REFUSED,
+    TIMEOUT, TLS_REJECTED, UNKNOWN_CA,
     DNS_FAILURE, VERIFY_FAILED, Outcome, classify_curl, classify_database_error, classify_exception,
-    classify_python_error, FORBIDDEN, UPSTREAM_FAILED, classify_http,
+    classify_python_error, FORBIDDEN, UPSTREAM_FAILED, classify_http, GRPC_STATUS, HEALTH, SERVING,
+    classify_grpc_error,
 )
 from meshproof.probe import STATUS_MARK, parse_curl
 
@@ -26,6 +28,9 @@ from meshproof.probe import STATUS_MARK, parse_curl
     (28, "curl: (28) Operation timed out after 5001 milliseconds", TIMEOUT),
     (6, "curl: (6) Could not resolve host: details", DNS_FAILURE),
     (60, "curl: (60) SSL certificate problem: unable to get local issuer certificate", TLS_REJECTED(VERIFY_FAILED)),
+    # a client offering only TLS 1.1 (--tlsv1.1 --tls-max 1.1) to Envoy's TLS 1.2 floor: the server's alert
+    (35, "curl: (35) OpenSSL/3.0.19: error:0A00042E:SSL routines::tlsv1 alert protocol version",
+     TLS_REJECTED(PROTOCOL_VERSION)),
 ])
 def test_curl_failures_are_classified_by_exit_code_and_message(exit_code, stderr, expected):
     seen = classify_curl(exit_code, stderr, None)
@@ -198,3 +203,35 @@ def test_python_sees_a_dropped_handshake_as_curl_does():
     assert classify_python_error("SSLEOFError", "[SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in violation of "
                                                 "protocol (_ssl.c:1006)") == HANDSHAKE_DROPPED
     assert classify_exception(ConnectionResetError(104, "Connection reset by peer")) == RESET
+
+
+def test_pythons_report_of_a_protocol_version_alert_is_that_rejection():
+    """requests offering only TLS 1.1 to Envoy's TLS 1.2 floor, as it printed the error (tests/posture/test_tls_scan.py
+    provokes it live)."""
+    seen = classify_python_error("SSLError", "[SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1 alert protocol version "
+                                             "(_ssl.c:1006)")
+    assert seen == TLS_REJECTED(PROTOCOL_VERSION)
+
+
+@pytest.mark.parametrize("code, details, expected", [
+    ("UNAVAILABLE", "failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:15798: "
+                    "recvmsg:Connection reset by peer (104)", RESET),
+    ("UNAVAILABLE", "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:15799: "
+                    "Failed to connect to remote host: Connection refused", REFUSED),
+    ("DEADLINE_EXCEEDED", "Deadline Exceeded", TIMEOUT),
+    ("NOT_FOUND", "unknown service", GRPC_STATUS("NOT_FOUND")),
+    ("UNIMPLEMENTED", "Method not found!", GRPC_STATUS("UNIMPLEMENTED")),
+    ("UNAVAILABLE", "failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:15701: Failed "
+                    "parsing HTTP/2 (Expected SETTINGS frame as the first frame, got frame type 79)",
+     Outcome("CLIENT_ERROR")),
+])
+def test_what_grpcio_saw_is_classified(code, details, expected):
+    """grpcio 1.85 (C core) on this machine: a Health/Check to a server that reset the connection, to a closed port,
+    to a server that never answered (1 s deadline), to agnhost with an unknown service, to a server without the
+    health service, and to an HTTP/1.1 server."""
+    assert expected.matches(classify_grpc_error(code, details))
+
+
+def test_a_health_answer_is_its_serving_status():
+    assert SERVING.matches(HEALTH("SERVING")) and not SERVING.matches(HEALTH("NOT_SERVING"))
+    assert str(HEALTH("NOT_SERVING")) == "HEALTH(NOT_SERVING)"

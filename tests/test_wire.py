@@ -65,3 +65,25 @@ def test_a_plaintext_stream_shows_the_marker_and_no_record():
 def test_an_empty_capture_is_not_all_tls():
     summary = summarize(_pcap(), port=PORT, marker=MARKER)
     assert summary.packets == 0 and not summary.all_tls and not summary.marker_seen
+
+
+def test_a_cluster_that_forbids_the_capture_makes_the_check_not_supported_with_its_reason():
+    """The backend's NotSupported (e.g. PodSecurity refusing the capture container) is a "not supported" skip."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from fixtures.wire import Wire
+    from meshproof import report
+    from meshproof.errors import NotSupported
+
+    class Forbidding:
+        def start_capture(self, pod, port):
+            raise NotSupported('PodSecurity admission of namespace mp-a refuses a capture container adding NET_RAW')
+
+    wire = Wire(Forbidding(), SimpleNamespace(pod=lambda workload: None))
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        wire.capture("control", SimpleNamespace(port=PORT), lambda: None, "marker")
+    assert skipped.value.msg == ("not supported: wire-capture (PodSecurity admission of namespace mp-a refuses a "
+                                 "capture container adding NET_RAW)")
+    assert report.skip_outcome(skipped.value.msg) == "not-supported"

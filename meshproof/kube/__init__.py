@@ -31,7 +31,8 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
             revision: str | None = None, ingress_namespace: str | None = None,
             ingress_selector: str | None = None, keep: bool = False,
             image_registry: str | None = None, timeouts: Timeouts = DEFAULT_TIMEOUTS,
-            allow_mesh_wide_changes: bool = False, use_namespaces: Mapping[str, bool] | None = None) -> Cluster:
+            allow_mesh_wide_changes: bool = False, use_namespaces: Mapping[str, bool] | None = None,
+            capture_image: str | None = None) -> Cluster:
     """Check that the cluster can run the suite, detect its mesh, and return the backend.
 
     ``run_id`` is carried by the fixtures' labels and names; the backend stamps it
@@ -62,12 +63,17 @@ def connect(*, run_id: str, context: str | None, kubeconfig: str | None, profile
     extra = preflight.profile_required(platform.mesh.profile)
     if extra:
         preflight.check_access(api, extra)
+    mesh_namespaces = [ns for ns, in_mesh in use_namespaces.items() if in_mesh] if use_namespaces else None
+    refused = preflight.unsupported_features(api, mesh_namespaces)
+    if refused:
+        platform = dataclasses.replace(platform, mesh=dataclasses.replace(
+            platform.mesh, features=platform.mesh.features - set(refused), unsupported=refused))
     ingress = find_ingress(snap, platform.mesh, in_namespace=ingress_namespace, selector=selector)
     if ingress is None:
         raise PreflightError(f"no ingress gateway found: {describe_search(platform.mesh, ingress_namespace, selector)}"
                              "; pass --ingress-namespace / --ingress-selector")
     mesh = KubeCluster(api, dyn, platform, ingress, keep=keep, image_registry=image_registry, timeouts=timeouts,
-                       run_id=run_id, allow_mesh_wide_changes=allow_mesh_wide_changes)
+                       run_id=run_id, allow_mesh_wide_changes=allow_mesh_wide_changes, capture_image=capture_image)
     mesh.kubernetes_version = kubernetes_version
     targets.remember(targets.Target(run_id, context, kubeconfig))
     return mesh.start()
@@ -78,7 +84,8 @@ def _swept(context: str | None, kubeconfig: str | None, run_id: str | None) -> t
     api = api_client(context, kubeconfig)
     preflight.check_reachable(api)
     dyn = _dynamic(api)
-    return sweep_all(dyn, run_id=run_id), (set() if run_id else live_runs(dyn))
+    live = set() if run_id else live_runs(dyn)
+    return sweep_all(dyn, run_id=run_id, live=live), live
 
 
 def sweep(context: str | None, kubeconfig: str | None, run_id: str | None = None) -> list[str]:

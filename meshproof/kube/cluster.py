@@ -12,14 +12,16 @@ from kubernetes.stream import stream
 
 from ..cluster import PROXY_CONTAINER, Cluster, Endpoint, ExecResult, Manifest, MeshInfo, Pod, selector_text
 from ..database import ExternalDatabase
-from ..errors import InfrastructureError, MeshproofError
+from ..errors import InfrastructureError, MeshproofError, PreflightError
 from ..evidence import AcceptedConnection, from_istio_stats
+from ..ports import ListeningSocket, parse_proc_net_tcp
 from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE, RUN_LABEL
 from ..timeouts import DEFAULT as DEFAULT_TIMEOUTS, Timeouts
 from ..validation import validate
 from . import diagnostics as diag
 from . import routes, targets
 from .adapt import Adapter
+from .capture import DEFAULT_IMAGE as DEFAULT_CAPTURE_IMAGE, KubeCapture
 from .database import ClusterDatabases
 from .client import REQUEST_TIMEOUT, one_line
 from .exec_stream import ExecError, exit_code, read_streams
@@ -27,7 +29,8 @@ from .ingress import IngressGateway, container_port, node_addresses, outside_add
 from .lease import SHARED_STATE, Lease, run_lease_name
 from .ledger import Ledger, Ref
 from .ownership import Guard, is_mesh_wide, mark_created
-from .pods import all_ready, is_ready, to_pod
+from .pods import all_ready, is_ready, is_terminating, to_pod
+from .preflight import check_reachable
 from .portforward import PortForward
 from .profiles import Platform, wait_member_ready
 from .reach import Reach, path_broken, stream_status, tcp_reachable
@@ -51,7 +54,7 @@ class KubeCluster(Cluster):
     def __init__(self, api: client.ApiClient, dyn: Any, platform: Platform, ingress: IngressGateway | None,
                  *, keep: bool = False, image_registry: str | None = None,
                  timeouts: Timeouts = DEFAULT_TIMEOUTS, run_id: str = "local-test",
-                 allow_mesh_wide_changes: bool = False) -> None:
+                 allow_mesh_wide_changes: bool = False, capture_image: str | None = None) -> None:
         self.api = api
         self.dyn = dyn
         self.platform = platform
@@ -61,6 +64,9 @@ class KubeCluster(Cluster):
         self.timeouts = timeouts
         self.ledger = Ledger()
         self.adapter = Adapter(platform, ingress, self.ledger, image_registry)
+        #: the ephemeral capture container's image (meshproof.kube.capture): as given, or the default rehosted
+        self.capture_image = capture_image or (self.adapter.rehost(DEFAULT_CAPTURE_IMAGE) if image_registry
+                                               else DEFAULT_CAPTURE_IMAGE)
         self._core = client.CoreV1Api(api)
         self._forwards: dict[int, PortForward] = {}
         self._databases = ClusterDatabases(self, delete_timeout=timeouts.delete)  # meshproof.kube.database
@@ -95,9 +101,9 @@ class KubeCluster(Cluster):
         kubelet or port-forward tunnel this run found broken (:meth:`machinery_fault`)."""
         faults = [fault] if (fault := self.machinery_fault()) else []
         try:
-            client.VersionApi(self.api).get_code(_request_timeout=MACHINERY_TIMEOUT)
-        except Exception as exc:  # any failure to answer is the fault being reported
-            faults.append(f"the API server at {self.api.configuration.host} does not answer: {one_line(exc)}")
+            check_reachable(self.api, MACHINERY_TIMEOUT)
+        except PreflightError as exc:
+            faults.append(str(exc))
         return faults
 
     def apply(self, manifest: Manifest) -> None:
@@ -192,6 +198,45 @@ class KubeCluster(Cluster):
             ws.close()
         return ExecResult(command, exit_code(streams.status, what=what), streams.stdout, streams.stderr)
 
+    def list_pods(self, namespace: str) -> list[Pod]:
+        return [to_pod(p) for p in self._listed("v1", "Pod", namespace) if not is_terminating(p)]
+
+    def objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[Manifest]:
+        return self._listed(api_version, kind, namespace)
+
+    def _listed(self, api_version: str, kind: str, namespace: str | None) -> list[Manifest]:
+        try:
+            return items(self.dyn, api_version, kind, **({"namespace": namespace} if namespace else {}))
+        except DynamicApiError as exc:
+            raise MeshproofError(f"cannot list {kind} in {namespace or 'the cluster'}: {one_line(exc)}") from None
+
+    def namespace(self, name: str) -> Manifest | None:
+        try:
+            return by_api_version(self.dyn, "v1", "Namespace").get(name=name).to_dict()
+        except DynamicApiError as exc:
+            if exc.status == 404:
+                return None
+            raise MeshproofError(f"cannot read namespace {name}: {one_line(exc)}") from None
+
+    def listening_sockets(self, pod: Pod) -> list[ListeningSocket]:
+        """The kernel's TCP tables as any container of the pod sees them (one network namespace): ``cat`` of
+        ``/proc/net/tcp`` and ``tcp6`` in the first container that has ``cat``, the sidecar's first
+        (istio/proxyv2 is Ubuntu-based; distroless images have no ``cat``)."""
+        containers = sorted(pod.containers, key=lambda c: c != PROXY_CONTAINER)
+        tried = []
+        for container in containers:
+            try:
+                result = self.exec(pod, container, ["cat", "/proc/net/tcp", "/proc/net/tcp6"],
+                                   timeout=self.timeouts.request + 10)
+            except ExecError as error:  # e.g. no cat in a distroless image: try the next container
+                tried.append(f"{container}: {error}")
+                continue
+            if "local_address" in result.stdout:  # a node without IPv6 has no tcp6: the first table is enough
+                return parse_proc_net_tcp(result.stdout)
+            tried.append(f"{container}: {one_line(result.stderr) or f'exit {result.exit_code}'}")
+        raise MeshproofError(f"cannot read the listening sockets of pod {pod.namespace}/{pod.name}: "
+                             f"{'; '.join(tried) or 'it has no container'}")
+
     def proxy_admin(self, pod: Pod, path: str, *, timeout: float | None = None) -> str:
         """The sidecar's Envoy admin through pilot-agent: proxy images ship neither curl nor a shell."""
         result = self.exec(pod, PROXY_CONTAINER, ["pilot-agent", "request", "GET", path.lstrip("/")],
@@ -203,6 +248,12 @@ class KubeCluster(Cluster):
     def inbound_connections(self, pod: Pod) -> list[AcceptedConnection]:
         """Istio's destination-reporter metrics from the sidecar's stats endpoint (no TLS version or cipher)."""
         return from_istio_stats(self.proxy_admin(pod, "/stats/prometheus"))
+
+    def start_capture(self, pod: Pod, port: int) -> KubeCapture:
+        """tcpdump in an ephemeral debug container of ``pod`` (meshproof.kube.capture); NotSupported where the
+        cluster forbids it (RBAC, PodSecurity, security context constraints)."""
+        return KubeCapture(pods=by_api_version(self.dyn, "v1", "Pod"), pod=pod, port=port, image=self.capture_image,
+                           timeouts=self.timeouts, exec=self.exec, logs=self.logs)
 
     def logs(self, pod: Pod, container: str, *, timeout: float | None = None) -> str:
         """A container's log, through the kubelet; an unanswering kubelet is an InfrastructureError, once for the run."""

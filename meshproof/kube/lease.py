@@ -25,6 +25,7 @@ from typing import Any, Mapping
 from kubernetes.dynamic.exceptions import ConflictError, DynamicApiError, NotFoundError
 
 from ..errors import InfrastructureError
+from ..run import MANAGED_BY_LABEL, MANAGED_BY_VALUE
 from .client import one_line
 from .resources import by_api_version, items
 from .ownership import mark_created
@@ -184,5 +185,6 @@ class Lease:
 def live_runs(dyn: Any, namespace: str | None = None) -> set[str]:
     """Run ids whose run Lease (in ``namespace``, default any) is held and fresh."""
     return {(l.get("metadata") or {}).get("name", "")[len(RUN_PREFIX):]
-            for l in items(dyn, API_VERSION, "Lease", namespace=namespace)
+            for l in items(dyn, API_VERSION, "Lease", namespace=namespace,
+                           label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}")
             if (l.get("metadata") or {}).get("name", "").startswith(RUN_PREFIX) and not expired(l)}

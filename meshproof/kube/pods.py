@@ -36,7 +36,8 @@ def containers(pod: ApiObject) -> tuple[str, ...]:
 
 def to_pod(pod: ApiObject) -> Pod:
     return Pod(namespace(pod), name(pod), dict(labels(pod)), containers(pod), (pod.get("status") or {}).get("podIP") or "",
-               (pod.get("spec") or {}).get("serviceAccountName") or "default")
+               (pod.get("spec") or {}).get("serviceAccountName") or "default",
+               dict((pod.get("metadata") or {}).get("annotations") or {}))
 
 
 def all_ready(pods: list[ApiObject]) -> list[ApiObject] | None:

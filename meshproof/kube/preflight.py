@@ -64,6 +64,10 @@ NAMESPACED: tuple[Access, ...] = (
 )
 DISCOVERY: tuple[Access, ...] = tuple(Access(v, g, r) for verbs, g, r in _DISCOVERY for v in verbs)
 
+#: optional features (meshproof.capabilities) and the access each needs beyond REQUIRED: the packet capture
+#: adds an ephemeral debug container to the server pod (meshproof.kube.capture), then execs into it and reads its log
+OPTIONAL: dict[str, tuple[Access, ...]] = {"wire-capture": (Access("patch", "", "pods/ephemeralcontainers"),)}
+
 #: every access the kube backend uses when it creates its own namespaces; manifests/rbac/ grants all (a test checks)
 REQUIRED: tuple[Access, ...] = (
     *(Access(v, "", "namespaces") for v in _MANAGE), *NAMESPACED, *DISCOVERY, *COORDINATION,
@@ -91,11 +95,14 @@ def profile_required(profile: str) -> tuple[Access, ...]:
     return tuple(Access(v, g, r) for verbs, g, r in (record.rbac if record else ()) for v in verbs)
 
 
-def check_reachable(api: client.ApiClient) -> str:
-    """The server's version; a one-line PreflightError when it cannot be reached or refuses us."""
+def check_reachable(api: client.ApiClient, timeout: float = REQUEST_TIMEOUT) -> str:
+    """The server's version; a one-line PreflightError when it cannot be reached or refuses us.
+
+    ``timeout``: seconds for the one ``/version`` request.
+    """
     host = api.configuration.host
     try:
-        return client.VersionApi(api).get_code(_request_timeout=REQUEST_TIMEOUT).git_version
+        return client.VersionApi(api).get_code(_request_timeout=timeout).git_version
     except client.ApiException as exc:
         if exc.status in (401, 403):
             raise PreflightError(f"the Kubernetes API at {host} rejected the credentials: {one_line(exc)}") from None
@@ -108,8 +115,8 @@ def check_reachable(api: client.ApiClient) -> str:
         raise PreflightError(f"{host} does not answer like a Kubernetes API server (no version)") from None
 
 
-def check_access(api: client.ApiClient, needed: tuple[Access, ...], *, hint: str = "") -> None:
-    """Ask the server (SelfSubjectAccessReview) about each access; name the first one denied."""
+def denied(api: client.ApiClient, needed: tuple[Access, ...]) -> list[Access]:
+    """The accesses the server refuses us (SelfSubjectAccessReview each), in the order given."""
     authz = client.AuthorizationV1Api(api)
 
     def allowed(access: Access) -> bool:
@@ -124,11 +131,35 @@ def check_access(api: client.ApiClient, needed: tuple[Access, ...], *, hint: str
             answers = list(pool.map(allowed, needed))
     except client.ApiException as exc:
         raise PreflightError(f"cannot check permissions (SelfSubjectAccessReview): {one_line(exc)}") from None
-    denied = [a for a, ok in zip(needed, answers) if not ok]
-    if denied:
-        more = f" (and {len(denied) - 1} more)" if len(denied) > 1 else ""
-        raise PreflightError(f"no permission to {denied[0].describe()}{more}; "
+    return [a for a, ok in zip(needed, answers) if not ok]
+
+
+def check_access(api: client.ApiClient, needed: tuple[Access, ...], *, hint: str = "") -> None:
+    """Ask the server (SelfSubjectAccessReview) about each access; name the first one denied."""
+    refused = denied(api, needed)
+    if refused:
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        raise PreflightError(f"no permission to {refused[0].describe()}{more}; "
                              f"grant manifests/rbac/{hint} to the account running the suite")
+
+
+def feature_access(mesh_namespaces: Iterable[str] | None = None) -> dict[str, tuple[Access, ...]]:
+    """What each optional feature needs beyond :data:`REQUIRED`: cluster-wide, or in each prepared mesh namespace
+    (``--use-namespace``).  A run without it still runs; the checks needing the feature are "not supported"."""
+    places = list(dict.fromkeys(mesh_namespaces)) if mesh_namespaces is not None else [""]
+    return {feature: tuple(a.within(ns) for a in accesses for ns in places)
+            for feature, accesses in OPTIONAL.items()}
+
+
+def unsupported_features(api: client.ApiClient, mesh_namespaces: Iterable[str] | None = None) -> dict[str, str]:
+    """Optional features the account may not use, each with the one line saying which access is refused."""
+    found = {}
+    for feature, needed in feature_access(mesh_namespaces).items():
+        refused = denied(api, needed)
+        if refused:
+            found[feature] = (f"no permission to {refused[0].describe()}; grant it as manifests/rbac/ does "
+                              f"to the account running the suite")
+    return found
 
 
 def check_istio(snap: Snapshot) -> None:

@@ -32,9 +32,13 @@ SWEPT_KINDS = (
 )
 
 
-def leftovers(dyn: Any, *, run_id: str | None = None) -> Ledger:
-    """What meshproof created for ``run_id`` (default: for every dead run), in a ledger to tear down like a run's."""
-    live = set() if run_id else live_runs(dyn)
+def leftovers(dyn: Any, *, run_id: str | None = None, live: set[str] | None = None) -> Ledger:
+    """What meshproof created for ``run_id`` (default: for every dead run), in a ledger to tear down like a run's.
+
+    ``live``: the runs still alive, when the caller already listed them (:func:`meshproof.kube.lease.live_runs`).
+    """
+    if live is None:
+        live = set() if run_id else live_runs(dyn)
     found = Ledger()
     for api_version, kind in SWEPT_KINDS:
         try:
@@ -54,10 +58,15 @@ def leftovers(dyn: Any, *, run_id: str | None = None) -> Ledger:
     return found
 
 
-def sweep_all(dyn: Any, *, run_id: str | None = None, timeout: float = DEFAULT_TIMEOUTS.delete) -> list[str]:
-    """Delete the leftovers, then restore what those runs saved; returns what was done, raises naming the first failure."""
-    live = set() if run_id else live_runs(dyn)
-    result = tear_down(dyn, leftovers(dyn, run_id=run_id), timeout=timeout)
+def sweep_all(dyn: Any, *, run_id: str | None = None, timeout: float = DEFAULT_TIMEOUTS.delete,
+              live: set[str] | None = None) -> list[str]:
+    """Delete the leftovers, then restore what those runs saved; returns what was done, raises naming the first failure.
+
+    ``live``: as for :func:`leftovers`; listed here when not given.
+    """
+    if live is None:
+        live = set() if run_id else live_runs(dyn)
+    result = tear_down(dyn, leftovers(dyn, run_id=run_id, live=live), timeout=timeout)
     for holder, original in saved_copies(dyn):
         run = run_of(holder)
         if (run != run_id) if run_id else (run in live):

@@ -1,6 +1,7 @@
 """``LocalCluster``: the backend contract over the embedded reference mesh."""
 from __future__ import annotations
 
+import copy
 import datetime
 import functools
 import os
@@ -29,6 +30,7 @@ from .gateway import IngressGateway
 from .images import command_for, exec_argv
 from .injection import INJECTION_LABEL, REVISION_LABEL, wants_sidecar
 from .kinds import admit, features as modelled_features
+from .grpc_health import PROBER_NAME, launch_prober
 from .kubelet import Kubelet
 from .mariadb import MariaDB
 from .network import PodNetwork
@@ -37,7 +39,8 @@ from .probes import probes, rewrite, rewrite_requested
 from .processes import IMPORT_ROOT, Process, Supervisor, exit_sentence, tail
 from .services import ClusterIPs, kube_proxy_rules
 from .rotation import CHECK_INTERVAL, Rotation, secret_ttl
-from .sidecar import Sidecar
+from .sidecar import Sidecar, capture_rules
+from ..ports import ListeningSocket, excluded_inbound_ports, parse_proc_net_tcp
 from .workloads import WORKLOAD_KINDS, PodRequest, needs_new_pods, owner_of, pod_requests
 from .access_log import accepted_connections
 from .capture import LocalCapture
@@ -62,14 +65,14 @@ class LocalPod:
     running: dict[str, Process] = field(default_factory=dict)
     restarts: dict[str, int] = field(default_factory=dict)
     volumes: list = field(default_factory=list)
-    #: held while the kubelet swaps a container; removal sets ``removed`` so no restart follows it
+    #: guards the container bookkeeping (never held while a process stops or starts); removal sets ``removed``
     lock: threading.Lock = field(default_factory=threading.Lock)
     removed: bool = False
 
     @property
     def pod(self) -> Pod:
         v = self.view
-        return Pod(v.namespace, v.name, dict(v.labels), self.containers, v.ip, v.service_account)
+        return Pod(v.namespace, v.name, dict(v.labels), self.containers, v.ip, v.service_account, dict(v.annotations))
 
     def started(self, container: str) -> bool:
         """The container's program listens (its ready file exists); one without ports counts once spawned."""
@@ -77,8 +80,7 @@ class LocalPod:
         return marker not in self.ready_files or marker.exists()
 
     def ready(self) -> bool:
-        """Without the pod's lock: a container the kubelet is restarting (lock held for the old process's
-        grace period) is simply not ready, and a check polling readiness must never wait on a restart."""
+        """Without the pod's lock: a container the kubelet is restarting is simply not ready."""
         processes, ready_files = list(self.processes), list(self.ready_files)
         return (
             all(p.alive() for p in processes)
@@ -98,7 +100,7 @@ class LocalPod:
 
 
 #: processes of the mesh itself (not the apps in its pods), by the names the Supervisor gives them
-MACHINERY_PROCESSES = ("envoy ", "pilot-agent ", "port-forward ")
+MACHINERY_PROCESSES = ("envoy ", "pilot-agent ", "port-forward ", PROBER_NAME)
 
 
 class LocalCluster(Cluster):
@@ -123,7 +125,7 @@ class LocalCluster(Cluster):
         self.pods: dict[str, LocalPod] = {}
         self.cluster_ips = ClusterIPs()
         self._proxy_rules = ""  # kube-proxy's nat table as last written to the node
-        self.kubelet = Kubelet(self.network.node)
+        self.kubelet = Kubelet(self.network.node, launch_grpc_prober=self._launch_grpc_prober)
         self.rotation = Rotation(CHECK_INTERVAL)
         self.control = ControlPlane(
             self.store, mesh_configmap=(root_namespace, configmap_name(revision)),
@@ -179,6 +181,12 @@ class LocalCluster(Cluster):
                                      f"{error.strerror or error}") from None
             raise
         return self
+
+    def _launch_grpc_prober(self) -> Path:
+        """The kubelet's gRPC prober in the node namespace, started by the kubelet's thread at its first grpc probe
+        (so it dies with that thread, which lives as long as the run)."""
+        assert self.directory is not None
+        return launch_prober(self.supervisor, self.network.node, self.directory, self.poll_interval)
 
     # --- ingress gateway (meshproof.local.gateway) -------------------------
     def _start_gateway(self) -> None:
@@ -328,13 +336,26 @@ class LocalCluster(Cluster):
             self._create_pod(request)
 
     def _create_pod(self, request: PodRequest) -> None:
+        """Build one pod; one that fails half-way (a process that cannot start) is taken apart again, then raised."""
         assert self.directory is not None and self.ca is not None
+        netns, ip = self.network.add_pod()
+        directory = self.directory / "pods" / request.name
+        try:
+            self._build_pod(request, netns, ip, directory)
+        except BaseException:
+            local = self.pods.get(request.name)
+            if local is not None and local.netns == netns:
+                self._remove_pod(request.name, local)
+            else:
+                self.network.remove_pod(netns)
+                shutil.rmtree(directory, ignore_errors=True)
+            raise
+
+    def _build_pod(self, request: PodRequest, netns: str, ip: str, directory: Path) -> None:
         namespace, pod_name = request.owner[0], request.name
         meta, pod_spec = request.template.get("metadata") or {}, request.template.get("spec") or {}
         containers = request.containers()
         ttl = secret_ttl(meta.get("annotations"))  # checked at admission (meshproof.local.workloads.validate_workload)
-        netns, ip = self.network.add_pod()
-        directory = self.directory / "pods" / pod_name
         directory.mkdir(parents=True)
         ports = {
             int(p["containerPort"]): p.get("name", "")
@@ -348,6 +369,7 @@ class LocalCluster(Cluster):
             namespace=namespace, name=pod_name, ip=ip, labels=dict(meta.get("labels") or {}),
             service_account=pod_spec.get("serviceAccountName") or "default", container_ports=ports,
             has_sidecar=sidecar_wanted, policies_at_start=self.control.policies(),
+            annotations=dict(meta.get("annotations") or {}),
             hostname=request.hostname, subdomain=request.subdomain,
         )
         names = tuple(c["name"] for c in containers) + ((PROXY_CONTAINER,) if sidecar_wanted else ())
@@ -362,7 +384,7 @@ class LocalCluster(Cluster):
                            functools.partial(self._restart_container, local))
 
     def _rewrites_probes(self, template_meta: Mapping[str, Any]) -> bool:
-        """Istio's injector points HTTP probes at the agent unless the pod opts out."""
+        """Istio's injector points HTTP, TCP and gRPC probes at the agent unless the pod opts out."""
         return (self.behaviour.injector.rewrites_probes
                 and rewrite_requested(template_meta.get("annotations")))
 
@@ -375,11 +397,25 @@ class LocalCluster(Cluster):
                           cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
         sidecar.install(self.supervisor, self.control.sidecar_config(view, self.control.destinations(self._views())),
                         identity.chain_pem, identity.key_pem(), self.ca.cert_pem, local.directory / "istio-proxy.log",
-                        app_probers=app_probers)
+                        app_probers=app_probers, capture=self._capture_of(view))
         local.sidecar = sidecar
         local.processes += [sidecar.process, sidecar.agent]
         if self.behaviour.agent.renews_certificates:
             self.rotation.schedule(view.name, identity.remaining(), lambda: self._renew(local, ttl))
+
+    def _capture_of(self, view: PodView) -> str:
+        """The init container's iptables rules for ``view``: every inbound port but the excluded ones
+        (istio-iptables ``-b '*' -d PORTS``), or, with a capture defect, what the defect makes of them."""
+        injector = self.behaviour.injector
+        excluded = set(excluded_inbound_ports(view.annotations))
+        if injector.exclusions_namespace_wide:  # defect: every pod template of the namespace lends its exclusions
+            for kind in WORKLOAD_KINDS:
+                for workload in self.store.of_kind(kind, view.namespace):
+                    for request in pod_requests(workload)[:1]:
+                        excluded |= excluded_inbound_ports((request.template.get("metadata") or {}).get("annotations"))
+        only = (self.control.service_ports(view) | set(view.container_ports)
+                if injector.captures_declared_ports_only else None)
+        return capture_rules(excluded, only=only)
 
     def _renew(self, local: LocalPod, ttl: datetime.timedelta | None) -> datetime.timedelta:
         """The agent's renewal: a new certificate from the mesh CA, pushed to Envoy by SDS; returns its lifetime."""
@@ -417,19 +453,32 @@ class LocalCluster(Cluster):
         local.specs[container["name"]], local.running[container["name"]] = container, process
 
     def _restart_container(self, local: LocalPod, name: str) -> None:
-        """The kubelet's restart after a failed liveness probe: the same spec, a new process, one more restart."""
+        """The kubelet's restart after a failed liveness probe: the same spec, a new process, one more restart.
+
+        The pod's lock guards its bookkeeping only, never a process stopping or
+        starting: removing the pod must not wait on a restart. A pod removed
+        meanwhile gets no restarted container (one already started is stopped).
+        """
         with local.lock:
             if local.removed:
                 return
             old = local.running[name]
-            self.supervisor.stop(old)
             local.processes.remove(old)
             ready = local.directory / f"ready-{name}"
             if ready in local.ready_files:
                 local.ready_files.remove(ready)
                 ready.unlink(missing_ok=True)
-            self._start_container(local, local.specs[name])
-            local.restarts[name] = local.restarts.get(name, 0) + 1
+        self.supervisor.stop(old)
+        with local.lock:
+            if local.removed:
+                return
+        self._start_container(local, local.specs[name])
+        with local.lock:
+            removed = local.removed
+            if not removed:
+                local.restarts[name] = local.restarts.get(name, 0) + 1
+        if removed:
+            self.supervisor.stop(local.running[name])
 
     def restart_count(self, pod: Pod, container: str) -> int:
         """How often the kubelet restarted ``container`` of ``pod`` (kubectl's RESTARTS)."""
@@ -438,15 +487,18 @@ class LocalCluster(Cluster):
     def _remove_pods_of(self, owner: tuple[str, str, str]) -> None:
         for name, local in list(self.pods.items()):
             if local.owner == owner:
-                self.kubelet.forget(name)
-                with local.lock:
-                    local.removed = True
-                self.rotation.forget(name)
-                for process in local.processes:
-                    self.supervisor.stop(process)
-                self.network.remove_pod(local.netns)
-                shutil.rmtree(local.directory, ignore_errors=True)
-                del self.pods[name]
+                self._remove_pod(name, local)
+
+    def _remove_pod(self, name: str, local: LocalPod) -> None:
+        self.kubelet.forget(name)
+        with local.lock:
+            local.removed = True
+        self.rotation.forget(name)
+        for process in list(local.processes):
+            self.supervisor.stop(process)
+        self.network.remove_pod(local.netns)
+        shutil.rmtree(local.directory, ignore_errors=True)
+        del self.pods[name]
 
     def _views(self) -> list[PodView]:
         return [p.view for p in self.pods.values()]
@@ -459,9 +511,9 @@ class LocalCluster(Cluster):
         if rules != self._proxy_rules and self.directory is not None:  # kube-proxy: the started node's DNAT
             host.iptables_restore(self.network.node, rules)
             self._proxy_rules = rules
-        rewritten = 0
+        rewritten, dns = 0, {}
         for local in self.pods.values():
-            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views))
+            host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views, dns))
             if local.sidecar is not None:
                 rewritten += local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
         self.last_push = (rewritten, sum(local.sidecar is not None for local in self.pods.values()))
@@ -548,6 +600,26 @@ class LocalCluster(Cluster):
         if sidecar is None:
             raise MeshproofError(f"pod {pod.namespace}/{pod.name} has no sidecar")
         return accepted_connections(sidecar.files.path(INBOUND_ACCESS_LOG))
+
+    def list_pods(self, namespace: str) -> list[Pod]:
+        return [local.pod for local in list(self.pods.values()) if local.view.namespace == namespace]
+
+    def objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[Manifest]:
+        return [copy.deepcopy(obj) for obj in self.store.of_kind(kind, namespace)]
+
+    def namespace(self, name: str) -> Manifest | None:
+        found = self.store.get("Namespace", "", name)
+        return copy.deepcopy(found) if found is not None else None
+
+    def listening_sockets(self, pod: Pod) -> list[ListeningSocket]:
+        """The kernel's TCP tables of the pod's network namespace (``ip netns exec NS cat /proc/net/tcp*``)."""
+        local = self._local(pod)
+        argv = host.netns_exec(local.netns, ["cat", "/proc/net/tcp", "/proc/net/tcp6"])
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd="/")
+        if done.returncode != 0:
+            raise MeshproofError(f"cannot read the listening sockets of pod {pod.namespace}/{pod.name}: "
+                                 f"{done.stderr.strip()[-200:]}")
+        return parse_proc_net_tcp(done.stdout)
 
     def start_capture(self, pod: Pod, port: int) -> LocalCapture:
         local = self._local(pod)

@@ -85,11 +85,17 @@ class ControlPlane:
 
     # ------------------------------------------------------------ hosts
 
-    def hosts_file(self, pod: PodView, pods: Iterable[PodView]) -> str:
-        lines = ["127.0.0.1 localhost", f"{pod.ip} {pod.name}"]
-        lines += hosts_lines(self.store.of_kind("Service"), pods, pod.namespace)
-        lines += [f"{address} {name}" for name, address in sorted(self.external_hosts.items())]
-        return "\n".join(lines) + "\n"
+    def hosts_file(self, pod: PodView, pods: Iterable[PodView], shared: dict[str, list[str]] | None = None) -> str:
+        """``pod``'s /etc/hosts: itself, then what cluster DNS answers in its namespace.
+
+        ``shared``: namespace -> those DNS lines, kept by the caller across the
+        pods of one push, so a push computes them once per namespace, not per pod.
+        """
+        shared = {} if shared is None else shared
+        if pod.namespace not in shared:
+            shared[pod.namespace] = hosts_lines(self.store.of_kind("Service"), pods, pod.namespace) + [
+                f"{address} {name}" for name, address in sorted(self.external_hosts.items())]
+        return "\n".join(["127.0.0.1 localhost", f"{pod.ip} {pod.name}", *shared[pod.namespace]]) + "\n"
 
     # ------------------------------------------------------------ sidecars
 
@@ -113,6 +119,13 @@ class ControlPlane:
             behaviour=self.behaviour,
             authorization=self.authorization_of(pod),
         )
+
+    def service_ports(self, pod: PodView) -> set[int]:
+        """The target ports on ``pod`` of the Services of its namespace that select it."""
+        return {target
+                for service in self.store.of_kind("Service", pod.namespace) if selects(service, pod)
+                for port in (service.get("spec") or {}).get("ports") or []
+                for target in [target_port(port, pod)] if target is not None}
 
     def authorization_of(self, pod: PodView) -> list[dict[str, Any]]:
         """The AuthorizationPolicies istiod would translate for ``pod`` (meshproof.local.authz.applicable)."""

@@ -58,8 +58,13 @@ class DatabaseBehaviour:
 
 @dataclass(frozen=True)
 class InjectorBehaviour:
-    #: the injector points HTTP probes at the agent (Istio's ``rewriteAppHTTPProbers``)
+    #: the injector points HTTP, TCP and gRPC probes at the agent (Istio's ``rewriteAppHTTPProbers``)
     rewrites_probes: bool = True
+    #: the init container redirects only the ports the pod's Services or containerPorts declare (``-b PORTS``),
+    #: not every port (``'*'``)
+    captures_declared_ports_only: bool = False
+    #: a pod's ``excludeInboundPorts`` leaves those ports uncaptured in every pod of its namespace
+    exclusions_namespace_wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -129,6 +134,13 @@ DEFECTS: dict[str, Defect] = {
         Defect("gateway-ignores-min-protocol-version",
                "the ingress gateway ignores a server's tls.minProtocolVersion and keeps accepting TLS 1.2",
                {"gateway": {"ignores_min_protocol_version": True}}),
+        Defect("gateway-offers-legacy-tls",
+               "the ingress gateway's TLS servers accept TLS 1.0 and 1.1 and CBC/SHA-1 cipher suites "
+               "(ECDHE-ECDSA-AES128-SHA, ECDHE-RSA-AES128-SHA, AES128-SHA)",
+               {"gateway": {"offers_legacy_tls": True}}),
+        Defect("gateway-ignores-cipher-suites",
+               "the ingress gateway ignores a server's tls.cipherSuites and offers Envoy's default suites",
+               {"gateway": {"ignores_cipher_suites": True}}),
         Defect("sidecar-inspects-server-first-tcp",
                "client sidecars inspect outbound TCP for TLS, stalling server-first protocols such as MySQL",
                {"sidecar": {"inspect_server_first": True}}),
@@ -158,12 +170,22 @@ DEFECTS: dict[str, Defect] = {
         Defect("sidecar-negotiates-legacy-tls",
                "sidecars originate and accept mTLS only as TLS 1.2 with a CBC/SHA-1 cipher suite",
                {"sidecar": {"negotiates_legacy_tls": True}}),
+        Defect("sidecar-accepts-legacy-tls",
+               "inbound sidecars also accept mTLS as TLS 1.0 and 1.1 with CBC/SHA-1 cipher suites",
+               {"sidecar": {"accepts_legacy_tls": True}}),
         Defect("agent-never-renews", "pilot-agent never renews the workload certificate, which expires in place",
                {"agent": {"renews_certificates": False}}),
         Defect("database-does-not-require-tls", "the external database also accepts plaintext clients",
                {"database": {"require_secure_transport": False}}),
+        Defect("sidecar-captures-declared-ports-only",
+               "the sidecar's inbound capture redirects only the ports a Service or a containerPort declares: a port "
+               "declared nowhere takes plaintext under STRICT", {"injector": {"captures_declared_ports_only": True}}),
+        Defect("injector-excludes-ports-namespace-wide",
+               "the injector applies one pod's traffic.sidecar.istio.io/excludeInboundPorts to every pod of its "
+               "namespace", {"injector": {"exclusions_namespace_wide": True}}),
         Defect("injector-does-not-rewrite-probes",
-               "the injector leaves HTTP probes on the app port, where STRICT resets the kubelet's plaintext",
+               "the injector leaves HTTP, TCP and gRPC probes on the app port, where STRICT resets the kubelet's "
+               "plaintext",
                {"injector": {"rewrites_probes": False}}),
     )
 }

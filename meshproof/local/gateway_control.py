@@ -21,6 +21,14 @@ from .envoy.pieces import BLACKHOLE, certificate_secret, root_secret
 from .objects import Store
 
 PROTOCOLS = ("HTTP", "HTTPS")
+#: the Gateway tls.cipherSuites Istio passes to Envoy (BoringSSL's non-PSK suites, OpenSSL names; istio
+#: pkg/config/security ValidCipherSuites); it drops any other name and every repeat (FilterCipherSuites)
+GATEWAY_CIPHER_SUITES = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES256-SHA",
+    "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA", "AES256-SHA", "DES-CBC3-SHA",
+)
 #: Secret keys Istio accepts for a gateway credential, in its order of preference
 CERT_KEYS, KEY_KEYS, CA_KEYS = ("tls.crt", "cert"), ("tls.key", "key"), ("ca.crt", "cacert")
 CACERT_SUFFIX = "-cacert"
@@ -69,6 +77,11 @@ def validate_gateway(manifest: Mapping[str, Any]) -> None:
             raise ConfigError(f"{where}: tls.mode {tls.get('mode')!r} is not supported (use SIMPLE or MUTUAL)")
         if not tls.get("credentialName"):
             raise ConfigError(f"{where}: tls.credentialName is required (file-mounted certificates are not supported)")
+        for suite in tls.get("cipherSuites") or ():
+            if suite not in GATEWAY_CIPHER_SUITES:
+                raise ConfigError(f"{where}: tls.cipherSuites {suite!r}: not a suite Istio passes to Envoy (one of "
+                                  f"{', '.join(GATEWAY_CIPHER_SUITES)}); Istio drops it with a warning, the reference "
+                                  "mesh refuses it")
         for field in ("minProtocolVersion", "maxProtocolVersion"):
             if field in tls and tls[field] not in TLS_VERSIONS:
                 raise ConfigError(f"{where}: tls.{field} {tls[field]!r} is not one of {', '.join(TLS_VERSIONS)}")
@@ -174,6 +187,7 @@ def _server(gateway: Mapping[str, Any], index: int, spec: Mapping[str, Any], cre
         validation=credential.name + CACERT_SUFFIX if tls["mode"] == MUTUAL else None,
         min_version=tls.get("minProtocolVersion"), max_version=tls.get("maxProtocolVersion"),
         subject_alt_names=tuple(tls.get("subjectAltNames") or ()),
+        cipher_suites=tuple(dict.fromkeys(tls.get("cipherSuites") or ())),
     ), virtual_hosts)
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 import sys
 
 from ..errors import ConfigError
+from .apps.agnhost import SUBCOMMANDS as AGNHOST_SUBCOMMANDS
 
 _PY = [sys.executable, "-m"]
 PYTHONS = ("python", "python3")
-#: stand-ins that take the container's own args (ports and prefix for tcp-echo), not ``--port``
-TAKES_ARGS = frozenset({"istio/tcp-echo-server"})
+AGNHOST = "e2e-test-images/agnhost"
+#: stand-ins that take the container's own args (ports and prefix for tcp-echo, agnhost's subcommand and flags),
+#: not ``--port``
+TAKES_ARGS = frozenset({"istio/tcp-echo-server", AGNHOST})
 
 #: image repository (registry and tag stripped) -> argv prefix; None runs the container's own command
 STAND_INS: dict[str, list[str] | None] = {
@@ -20,6 +23,7 @@ STAND_INS: dict[str, list[str] | None] = {
     "istio/examples-bookinfo-productpage-v1": _PY + ["meshproof.local.apps.http_apps", "productpage"],
     "mccutchen/go-httpbin": _PY + ["meshproof.local.apps.http_apps", "httpbin"],
     "istio/tcp-echo-server": _PY + ["meshproof.local.apps.tcp_echo"],
+    AGNHOST: _PY + ["meshproof.local.apps.agnhost"],
     "curlimages/curl": None,
     "library/python": None,
 }
@@ -57,5 +61,9 @@ def command_for(image: str, container: dict, port: int | None) -> list[str]:
             argv[0] = sys.executable
         return argv
     if repo in TAKES_ARGS:
-        return stand_in + [str(a) for a in container.get("args") or []]
+        args = [str(a) for a in container.get("args") or []]
+        if repo == AGNHOST and (not args or args[0] not in AGNHOST_SUBCOMMANDS):
+            raise ConfigError(f"container {container.get('name')} ({image}): the reference mesh's agnhost runs "
+                              f"{', '.join(AGNHOST_SUBCOMMANDS)} only, not {args[0] if args else 'no subcommand'}")
+        return stand_in + args
     return stand_in + (["--port", str(port)] if port else [])

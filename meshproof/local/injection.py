@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-INJECT = "sidecar.istio.io/inject"
+from ..ports import INJECT
+
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
 

@@ -101,7 +101,8 @@ KINDS: dict[tuple[str, str], ModelledKind] = {(k.group, k.kind): k for k in (
     ModelledKind("", "ConfigMap", "container volumes and envFrom; the mesh configuration (istio ConfigMap)",
                  "meshproof.meshconfig",
                  limits=lambda configmap, control: control.check_mesh_config(configmap)),
-    ModelledKind("apps", "Deployment", "pods: network namespaces, containers, the injected sidecar, kubelet probes",
+    ModelledKind("apps", "Deployment", "pods: network namespaces, containers, the injected sidecar (inbound capture "
+                 "of every port but traffic.sidecar.istio.io/excludeInboundPorts), kubelet probes",
                  "meshproof.local.workloads",
                  features=("probe-rewrite",), limits=lambda workload, _control: validate_workload(workload)),
     ModelledKind("apps", "StatefulSet", "pods <name>-0..N-1, each named in DNS through the headless serviceName; "
@@ -125,7 +126,7 @@ KINDS: dict[tuple[str, str], ModelledKind] = {(k.group, k.kind): k for k in (
                  features=("ingress-gateway",),
                  modelled={"selector": ANY, "servers": {"port": ANY, "hosts": ANY, "name": ANY, "tls": {
                      "mode": ANY, "credentialName": ANY, "minProtocolVersion": ANY, "maxProtocolVersion": ANY,
-                     "subjectAltNames": ANY}}},
+                     "subjectAltNames": ANY, "cipherSuites": ANY}}},
                  limits=lambda gateway, _control: validate_gateway(gateway)),
     ModelledKind("networking.istio.io", "VirtualService", "the ingress gateway's HTTP routes (bound to a Gateway)",
                  "meshproof.local.gateway_control",

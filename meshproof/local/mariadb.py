@@ -185,7 +185,7 @@ class MariaDB:
     def _launch(self) -> None:
         argv = [str(MARIADBD), self._defaults]
         # the server dies with the run even when the run is killed
-        argv = host.netns_exec(self.netns, argv) if self.netns else ["setpriv", "--pdeathsig", "KILL", "--", *argv]
+        argv = host.netns_exec(self.netns, argv) if self.netns else [*processes.PDEATHSIG, *argv]
         self.process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def _wait_ready(self, db: Database) -> None:

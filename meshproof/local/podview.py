@@ -16,6 +16,8 @@ class PodView:
     service_account: str
     container_ports: Mapping[int, str]  # port -> port name ("" if unnamed)
     has_sidecar: bool
+    #: ``metadata.annotations`` of the pod
+    annotations: Mapping[str, str] = field(default_factory=dict)
     #: ``spec.hostname`` and ``spec.subdomain``: with a headless Service named ``subdomain``, a DNS name of its own
     hostname: str = ""
     subdomain: str = ""

@@ -1,19 +1,24 @@
 """Probes as the kubelet reads them, and Istio's injector rewrite of them.
 
-Under STRICT the sidecar resets the kubelet's plaintext probe of an app port;
-and a TCP probe of a captured port always connects, to the sidecar.  So the
-injector (unless ``sidecar.istio.io/rewriteAppHTTPProbers: "false"``) points
-each httpGet, tcpSocket and grpc probe at the agent's status port,
-``:15020/app-health/<container>/readyz|livez`` (an httpGet), which capture
-leaves alone, and hands the agent the original probes in
-``ISTIO_KUBE_APP_PROBERS``; the agent then runs them against localhost and
-answers 200 or 500.  exec probes run inside the container and are left as they
-are.  Sources: istio/istio ``pkg/kube/inject/app_probe.go`` (convertAppProber)
-and ``pilot/cmd/pilot-agent/status/server.go`` (handleAppProbeHTTPGet,
-handleAppProbeTCPSocket).
+Under STRICT the sidecar resets the kubelet's plaintext probe of an app port
+(an HTTP GET or a gRPC Health/Check alike); and a TCP probe of a captured port
+always connects, to the sidecar.  So the injector (unless
+``sidecar.istio.io/rewriteAppHTTPProbers: "false"``) points each httpGet,
+tcpSocket and grpc probe, readiness, liveness and startup alike, at the
+agent's status port, ``:15020/app-health/<container>/readyz|livez|startupz``
+(an httpGet), which capture leaves alone, and hands the agent the original
+probes in ``ISTIO_KUBE_APP_PROBERS``; the agent then runs them against
+localhost and answers 200 or 500.  exec probes run inside the container and
+are left as they are.  Sources: istio/istio ``pkg/kube/inject/app_probe.go``
+(convertProbe, convertAppProber, convertAppProberGRPC, DumpAppProbers) and
+``pilot/cmd/pilot-agent/status/server.go`` (handleAppProbeHTTPGet,
+handleAppProbeTCPSocket, handleAppProbeGRPC).
 
-grpc probes and startupProbes are refused in one line: the reference mesh has
-no gRPC health client, and nothing here waits on startup.
+The kubelet's rules (kubernetes.io, "Configure Liveness, Readiness and Startup
+Probes"; the API server's validation): one handler per probe; a grpc probe's
+port is a number (``GRPCAction.port`` is an int32, never a port name) and its
+``service`` is optional; a liveness or startup probe's ``successThreshold``
+must be 1.
 """
 from __future__ import annotations
 
@@ -28,13 +33,14 @@ from ..errors import ConfigError
 STATUS_PORT = 15020
 APP_PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS"
 
-#: probe field of a container -> (kind, the agent's path suffix)
-PROBE_FIELDS = {"readinessProbe": ("readiness", "readyz"), "livenessProbe": ("liveness", "livez")}
+READINESS, LIVENESS, STARTUP = "readiness", "liveness", "startup"
+#: probe field of a container -> (kind, the agent's path suffix: status.FormatProberURL)
+PROBE_FIELDS = {"readinessProbe": (READINESS, "readyz"), "livenessProbe": (LIVENESS, "livez"),
+                "startupProbe": (STARTUP, "startupz")}
 HTTP_GET, TCP_SOCKET, EXEC, GRPC = "httpGet", "tcpSocket", "exec", "grpc"
 #: the probe handlers the kubelet stand-in runs; Istio rewrites all but exec
-ACTIONS = (HTTP_GET, TCP_SOCKET, EXEC)
-REWRITTEN = (HTTP_GET, TCP_SOCKET)
-NOT_MODELLED = {GRPC: "grpc probes", "startupProbe": "startupProbes"}
+ACTIONS = (HTTP_GET, TCP_SOCKET, EXEC, GRPC)
+REWRITTEN = (HTTP_GET, TCP_SOCKET, GRPC)
 
 
 @dataclass(frozen=True)
@@ -42,15 +48,17 @@ class Probe:
     """One probe with the kubelet's defaults filled in; times in seconds.
 
     ``action`` is one of :data:`ACTIONS`: httpGet uses ``port`` and ``path``,
-    tcpSocket ``port``, exec ``command``.
+    tcpSocket ``port``, exec ``command``, grpc ``port`` and ``service`` (the
+    health service asked for, "" when the probe names none).
     """
 
     container: str
-    kind: str  # "readiness" or "liveness"
+    kind: str  # READINESS, LIVENESS or STARTUP
     action: str
     port: int = 0
     path: str = ""
     command: tuple[str, ...] = ()
+    service: str = ""
     initial_delay: float = 0
     period: float = 10
     timeout: float = 1
@@ -62,6 +70,9 @@ class Probe:
             return f"{self.kind} {self.container} exec {shlex.join(self.command)}"
         if self.action == TCP_SOCKET:
             return f"{self.kind} {self.container} TCP :{self.port}"
+        if self.action == GRPC:
+            named = f" service {self.service!r}" if self.service else ""
+            return f"{self.kind} {self.container} gRPC :{self.port}{named}"
         return f"{self.kind} {self.container} GET :{self.port}{self.path}"
 
 
@@ -78,29 +89,31 @@ def resolve_port(container: Mapping[str, Any], port: int | str) -> int:
 def action_of(container: Mapping[str, Any], field: str) -> str | None:
     """The handler of ``container``'s probe ``field`` (None without that probe).
 
-    Raises ConfigError for a probe without a handler (the API server's rule) and
-    for handlers the reference mesh does not model.
+    Raises ConfigError, as the API server refuses them, for a probe without a
+    handler or with more than one, a grpc probe whose port is not a number, and
+    a liveness or startup probe whose successThreshold is not 1.
     """
     spec = container.get(field)
     if not spec:
         return None
     where = f"container {container.get('name')}: {field}"
-    found = [a for a in (*ACTIONS, GRPC) if spec.get(a)]
+    found = [a for a in ACTIONS if spec.get(a) is not None]
     if not found:
-        raise ConfigError(f"{where} must specify one handler ({', '.join(ACTIONS)})")
-    if found[0] in NOT_MODELLED:
-        raise ConfigError(f"{where}: {NOT_MODELLED[found[0]]} are not modelled by the reference mesh "
-                          f"(it runs {', '.join(ACTIONS)})")
+        raise ConfigError(f"{where} must specify a handler type ({', '.join(ACTIONS)})")
+    if len(found) > 1:
+        raise ConfigError(f"{where} may not specify more than 1 handler type (it has {', '.join(found)})")
+    if found[0] == GRPC and not isinstance(spec[GRPC].get("port"), int):
+        raise ConfigError(f"{where}.grpc.port must be a number (gRPC probes take no port names), "
+                          f"not {spec[GRPC].get('port')!r}")
+    if PROBE_FIELDS[field][0] != READINESS and spec.get("successThreshold", 1) != 1:
+        raise ConfigError(f"{where}.successThreshold must be 1, not {spec['successThreshold']!r}")
     return found[0]
 
 
 def probes(containers: list[Mapping[str, Any]]) -> list[Probe]:
-    """The readiness and liveness probes of ``containers``; ConfigError for what the kubelet stand-in cannot run."""
+    """The readiness, liveness and startup probes of ``containers``; ConfigError for a probe the API server refuses."""
     found = []
     for container in containers:
-        if container.get("startupProbe"):
-            raise ConfigError(f"container {container.get('name')}: {NOT_MODELLED['startupProbe']} are not modelled "
-                              "by the reference mesh")
         for field, (kind, _) in PROBE_FIELDS.items():
             action = action_of(container, field)
             if action is None:
@@ -112,6 +125,7 @@ def probes(containers: list[Mapping[str, Any]]) -> list[Probe]:
                 port=resolve_port(container, handler["port"]) if action != EXEC else 0,
                 path=handler.get("path", "/") if action == HTTP_GET else "",
                 command=tuple(handler.get("command") or ()) if action == EXEC else (),
+                service=(handler.get("service") or "") if action == GRPC else "",
                 initial_delay=spec.get("initialDelaySeconds", 0), period=spec.get("periodSeconds", 10),
                 timeout=spec.get("timeoutSeconds", 1), failure_threshold=spec.get("failureThreshold", 3),
                 success_threshold=spec.get("successThreshold", 1),
@@ -125,11 +139,13 @@ def rewrite_requested(annotations: Mapping[str, str] | None) -> bool:
 
 
 def rewrite(containers: list[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The containers with their httpGet and tcpSocket probes pointed at the status port, and the agent's app probers.
+    """The containers with their httpGet, tcpSocket and grpc probes pointed at the status port, and the agent's
+    app probers.
 
     The app probers map each ``/app-health/...`` path to the original handler
-    (port resolved to a number) and its timeout, as the injector writes
-    ``ISTIO_KUBE_APP_PROBERS``.  exec probes are left alone.
+    (an httpGet or tcpSocket port resolved to a number; a grpc port is one
+    already) and its timeout, as the injector writes ``ISTIO_KUBE_APP_PROBERS``
+    (DumpAppProbers).  exec probes are left alone.
     """
     rewritten, app_probers = [], {}
     for original in containers:

@@ -1,13 +1,15 @@
 """Processes of the reference mesh: started as children that die with the run."""
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
+
+from ..errors import InfrastructureError
 
 
 #: what a child needs on PYTHONPATH to run one of meshproof's own modules or apps
@@ -62,25 +64,8 @@ def tail(log: Path, limit: int = 20000) -> str:
         return ""
 
 
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup(sigmask: set) -> Callable[[], None]:
-    """In the forked child: die with the parent from the first instant, and take Ctrl-C again.
-
-    setpriv's own --pdeathsig comes later (after ``ip netns exec``); a parent killed
-    before then would otherwise leave the child behind.
-    """
-    parent = os.getpid()
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def setup() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-        signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
-
-    return setup
+#: the first words of every child's command line: it dies with the thread that started it (util-linux setpriv)
+PDEATHSIG = ("setpriv", "--pdeathsig", "KILL", "--")
 
 
 class Supervisor:
@@ -88,40 +73,51 @@ class Supervisor:
 
     def __init__(self, tag: dict[str, str] | None = None) -> None:
         self._processes: list[Process] = []
+        #: a start and stop_all never interleave: what started before stop_all is stopped by it
+        self._lock = threading.Lock()
+        self._closed = False
         #: environment added to every process, so leftovers can be traced to their run
         self.tag = dict(tag or {})
 
     def start(self, name: str, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Process:
-        out = open(log, "ab")
-        try:
-            full_env = {**(os.environ if env is None else env), **self.tag}
-            # Ctrl-C is held off until the child is registered, so stop_all() always knows it
-            previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-            try:
-                popen = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=full_env, preexec_fn=_child_setup(previous))
-                process = Process(name, popen, log)
-                self._processes.append(process)
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        finally:
-            out.close()
+        """Start ``argv`` as a child that dies with its parent (:data:`PDEATHSIG`), logging to ``log``.
+
+        No ``preexec_fn``: Python runs it in the forked child of a threaded
+        process, where it can deadlock before exec and leave the caller waiting
+        forever (subprocess docs, "preexec_fn is not safe to use in the presence
+        of threads"); the kubelet stand-in restarts containers from its own thread.
+        The child keeps the default signal mask whatever thread starts it.
+
+        Raises InfrastructureError after :meth:`stop_all` (the run is ending).
+        """
+        full_env = {**(os.environ if env is None else env), **self.tag}
+        with self._lock, open(log, "ab") as out:
+            if self._closed:
+                raise InfrastructureError(f"reference mesh: not starting {name!r}: the run is stopping its processes")
+            popen = subprocess.Popen([*PDEATHSIG, *argv], stdout=out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=full_env)
+            process = Process(name, popen, log)
+            self._processes.append(process)
         return process
 
     def stop(self, process: Process) -> None:
         process.stop()
-        if process in self._processes:
-            self._processes.remove(process)
+        with self._lock:
+            if process in self._processes:
+                self._processes.remove(process)
 
     def exited(self, prefixes: tuple[str, ...]) -> list[str]:
         """Processes named with one of ``prefixes`` that ended without being stopped, as sentences."""
-        return [exit_sentence(p.name, p.popen) for p in self._processes
+        return [exit_sentence(p.name, p.popen) for p in list(self._processes)
                 if p.name.startswith(prefixes) and p.popen.poll() is not None]
 
     def stop_all(self) -> None:
-        for process in self._processes:
+        """Stop every process, and refuse further starts (a thread still starting one fails instead)."""
+        with self._lock:
+            self._closed = True
+            processes, self._processes = list(self._processes), []
+        for process in processes:
             if process.popen.poll() is None:
                 process.popen.terminate()
-        for process in list(self._processes):
+        for process in processes:
             process.stop()
-        self._processes.clear()

@@ -6,7 +6,7 @@ import json
 import socket
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from . import host
 from .host import envoy_binary
@@ -17,24 +17,40 @@ from .envoy.sidecar import INBOUND_PORT, OUTBOUND_PORT, sidecar_clusters, sideca
 from .probes import APP_PROBERS_ENV, STATUS_PORT
 from .processes import IMPORT_ROOT, Process, Supervisor
 
-#: Istio's init container rules: inbound to 15006 except the agent's status port, outbound to 15001,
-#: the proxy's own uid exempt
-CAPTURE_RULES = f"""*nat
-:ISTIO_INBOUND - [0:0]
-:ISTIO_IN_REDIRECT - [0:0]
-:ISTIO_OUTPUT - [0:0]
-:ISTIO_REDIRECT - [0:0]
--A PREROUTING -p tcp -j ISTIO_INBOUND
--A OUTPUT -p tcp -j ISTIO_OUTPUT
--A ISTIO_INBOUND -p tcp --dport {STATUS_PORT} -j RETURN
--A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT
--A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports {INBOUND_PORT}
--A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports {OUTBOUND_PORT}
--A ISTIO_OUTPUT -m owner --uid-owner {host.PROXY_UID} -j RETURN
--A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN
--A ISTIO_OUTPUT -j ISTIO_REDIRECT
-COMMIT
-"""
+
+def capture_rules(excluded: Iterable[int] = (), *, only: Iterable[int] | None = None) -> str:
+    """Istio's init container rules (istio-iptables): inbound to 15006, outbound to 15001, the proxy's own uid exempt.
+
+    Inbound capture takes every port (``-b '*'``, the default of
+    ``traffic.sidecar.istio.io/includeInboundPorts``) but the agent's status port
+    and ``excluded`` (``-d``: excludeInboundPorts), as istio-iptables writes
+    ISTIO_INBOUND: a RETURN per excluded port, then one catch-all redirect
+    (istio/istio tools/istio-iptables/pkg/capture/run.go and its golden
+    testdata/inbound-wildcard-exclude.golden; istio.io
+    "Sidecar traffic annotations": excludeInboundPorts "only applies when all
+    inbound traffic (i.e. '*') is being redirected").  ``only``: redirect just
+    these ports (``-b PORTS``), which a deliberate defect uses.
+    """
+    if only is None:
+        inbound = [f"-A ISTIO_INBOUND -p tcp --dport {port} -j RETURN" for port in sorted({STATUS_PORT, *excluded})]
+        inbound.append("-A ISTIO_INBOUND -p tcp -j ISTIO_IN_REDIRECT")
+    else:
+        inbound = [f"-A ISTIO_INBOUND -p tcp --dport {port} -j ISTIO_IN_REDIRECT"
+                   for port in sorted(set(only) - {STATUS_PORT, *excluded})]
+    lines = [
+        "*nat", ":ISTIO_INBOUND - [0:0]", ":ISTIO_IN_REDIRECT - [0:0]", ":ISTIO_OUTPUT - [0:0]",
+        ":ISTIO_REDIRECT - [0:0]",
+        "-A PREROUTING -p tcp -j ISTIO_INBOUND",
+        "-A OUTPUT -p tcp -j ISTIO_OUTPUT",
+        *inbound,
+        f"-A ISTIO_IN_REDIRECT -p tcp -j REDIRECT --to-ports {INBOUND_PORT}",
+        f"-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports {OUTBOUND_PORT}",
+        f"-A ISTIO_OUTPUT -m owner --uid-owner {host.PROXY_UID} -j RETURN",
+        "-A ISTIO_OUTPUT -d 127.0.0.1/32 -j RETURN",
+        "-A ISTIO_OUTPUT -j ISTIO_REDIRECT",
+        "COMMIT",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -102,8 +118,9 @@ class Sidecar(Envoy):
     agent: Process | None = None
 
     def install(self, supervisor: Supervisor, config: SidecarConfig, cert_chain: bytes, key: bytes, root: bytes, log: Path,
-                *, app_probers: Mapping[str, dict]) -> None:
-        host.iptables_restore(self.netns, CAPTURE_RULES)
+                *, app_probers: Mapping[str, dict], capture: str | None = None) -> None:
+        """``capture``: the pod's iptables rules (:func:`capture_rules`; by default every inbound port)."""
+        host.iptables_restore(self.netns, capture if capture is not None else capture_rules())
         self.publish_identity(cert_chain, key, root)
         if config.behaviour.certs_on_disk:
             self.files.write_private(DISK_CERT_CHAIN, cert_chain)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..errors import ConfigError
+from ..ports import EXCLUDE_INBOUND_PORTS, excluded_inbound_ports
 from .host import POD_NAME_MAX
 from .probes import probes
 from .rotation import secret_ttl
@@ -68,17 +69,36 @@ def needs_new_pods(workload: Mapping[str, Any], previous: Mapping[str, Any] | No
 
 def validate_workload(workload: Mapping[str, Any]) -> None:
     """Refuse, in one line and before anything is stored, what the reference mesh could not start: a pod
-    template without containers or with probes the kubelet stand-in cannot run, a malformed
+    template without containers or with probes the API server refuses, a malformed
     ``proxy.istio.io/config``, a pod name too long for its sockets' paths (meshproof.local.host)."""
     requests = pod_requests(workload)
     for request in requests[:1]:
         probes(request.containers())
-        secret_ttl((request.template.get("metadata") or {}).get("annotations"))
+        annotations = (request.template.get("metadata") or {}).get("annotations")
+        secret_ttl(annotations)
+        _capture_annotations(annotations, request)
     longest = max((request.name for request in requests), key=len, default="")
     if len(longest) > POD_NAME_MAX:
         namespace, kind, name = requests[0].owner
         raise ConfigError(f"{kind} {namespace}/{name}: the reference mesh takes pod names of at most "
                           f"{POD_NAME_MAX} characters ({longest} is longer)")
+
+
+#: the prefix of istio-iptables' pod annotations; of them the reference mesh models excludeInboundPorts only
+TRAFFIC_ANNOTATIONS = "traffic.sidecar.istio.io/"
+
+
+def _capture_annotations(annotations: Mapping[str, Any] | None, request: "PodRequest") -> None:
+    """excludeInboundPorts must list ports; any other ``traffic.sidecar.istio.io/`` annotation is refused, not ignored."""
+    namespace, kind, name = request.owner
+    try:
+        excluded_inbound_ports(annotations)
+    except ConfigError as error:
+        raise ConfigError(f"{kind} {namespace}/{name}: {error}") from None
+    for key in annotations or {}:
+        if key.startswith(TRAFFIC_ANNOTATIONS) and key != EXCLUDE_INBOUND_PORTS:
+            raise ConfigError(f"{kind} {namespace}/{name}: annotation {key}: the reference mesh models only "
+                              f"{EXCLUDE_INBOUND_PORTS} of the capture annotations; run on a cluster with --kube-context")
 
 
 def pod_requests(workload: Mapping[str, Any]) -> list[PodRequest]:

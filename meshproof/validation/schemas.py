@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import jsonschema
 import kubernetes_validate
 from jsonschema import ValidationError
+from referencing import Registry, Resource
 
 from . import cel
 
@@ -106,12 +108,33 @@ def errors(manifest: Mapping[str, Any]) -> Iterator[ValidationError] | None:
         return _istio_validator(f"{group}/{kind}", version).iter_errors(dict(manifest))
     if not is_builtin_group(group):
         return None
-    try:
-        kubernetes_validate.validate(dict(manifest), KUBERNETES_VERSION, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        return iter([exc])
-    except kubernetes_validate.SchemaNotFoundError:
+    validator = _builtin_validator(api_version, kind)
+    if validator is None:
         if "." not in group:  # every dotless group is Kubernetes' own: it has no such kind/version
-            raise NotServed(f'no matches for kind "{kind}" in version "{api_version}"') from None
+            raise NotServed(f'no matches for kind "{kind}" in version "{api_version}"')
         return None  # a *.k8s.io CRD group, such as the Gateway API's
-    return iter(())
+    error = next(iter(validator.iter_errors(dict(manifest))), None)  # the library raises the first one
+    return iter(()) if error is None else iter([kubernetes_validate.ValidationError(error, version=KUBERNETES_VERSION)])
+
+
+@functools.lru_cache(maxsize=None)
+def _builtin_validator(api_version: str, kind: str) -> Any | None:
+    """kubernetes-validate's strict schema of ``kind`` at ``api_version`` for :data:`KUBERNETES_VERSION`, loaded once.
+
+    The same files and the same validator as ``kubernetes_validate.validate(..., strict=True)``,
+    which reads and parses them again on every call (about 60 ms an object, most of an apply);
+    None when the library has no schema for the kind.
+    """
+    from kubernetes_validate import utils
+
+    version = [v for v in utils.all_versions() if utils.major_minor(v) <= KUBERNETES_VERSION][-1]
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    # the library's file naming: apps/v1 -> apps-v1, rbac.authorization.k8s.io/v1 -> rbac-v1, v1 -> v1
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    try:
+        schema = utils.schema_contents(f"{folder}/{kind.lower()}-{api}.json", KUBERNETES_VERSION)
+    except FileNotFoundError:
+        return None
+    definitions = utils.schema_contents(f"{folder}/_definitions.json", KUBERNETES_VERSION)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)

@@ -87,6 +87,9 @@ def tls_context(chain: dict) -> dict:
     ({"port": {"number": 443, "protocol": "HTTPS"}, "tls": {"mode": "SIMPLE"}}, "credentialName is required"),
     ({"port": {"number": 443, "protocol": "HTTPS"}, "tls": {"mode": "SIMPLE", "credentialName": "c",
                                                            "minProtocolVersion": "TLSv1.3"}}, "minProtocolVersion"),
+    ({"port": {"number": 443, "protocol": "HTTPS"}, "tls": {"mode": "SIMPLE", "credentialName": "c",
+                                                           "cipherSuites": ["-ALL:AES128-SHA"]}},
+     "tls.cipherSuites '-ALL:AES128-SHA': not a suite Istio passes to Envoy"),
     ({"port": {"protocol": "HTTP"}}, "port.number is required"),
 ])
 def test_a_gateway_the_reference_mesh_cannot_serve_is_refused_with_the_field_named(server, message):
@@ -242,6 +245,25 @@ def test_the_min_version_defect_drops_the_servers_floor_to_envoys_tls_1_2(tmp_pa
     context = _simple_context(tmp_path, pki, GatewayBehaviour(ignores_min_protocol_version=True))
     assert context["common_tls_context"]["tls_params"] == {"tls_minimum_protocol_version": "TLSv1_2"}
     assert certificate_names(context) == ["frontend-credential"]
+
+
+def test_the_legacy_tls_defect_opens_tls_1_0_and_cbc_suites_over_the_servers_own_floor(tmp_path, pki):
+    params = _simple_context(tmp_path, pki, GatewayBehaviour(offers_legacy_tls=True))["common_tls_context"]["tls_params"]
+    assert params["tls_minimum_protocol_version"] == "TLSv1_0"
+    assert {"ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA", "AES128-SHA"} <= set(params["cipher_suites"])
+    healthy = _simple_context(tmp_path, pki, GatewayBehaviour())["common_tls_context"]["tls_params"]
+    assert healthy == {"tls_minimum_protocol_version": "TLSv1_3"}
+
+
+def test_cipher_suites_reach_envoy_once_each_unless_the_defect_drops_them(tmp_path, pki):
+    def params(behaviour: GatewayBehaviour) -> dict:
+        config, _ = build(gateway(SIMPLE, cipherSuites=["ECDHE-ECDSA-AES256-GCM-SHA384", "AES128-SHA",
+                                                        "ECDHE-ECDSA-AES256-GCM-SHA384"]),
+                          virtual_service(), credential(pki), behaviour=behaviour)
+        return tls_context(only_chain(files_in(tmp_path), config))["common_tls_context"]["tls_params"]
+
+    assert params(GatewayBehaviour())["cipher_suites"] == ["ECDHE-ECDSA-AES256-GCM-SHA384", "AES128-SHA"]
+    assert "cipher_suites" not in params(GatewayBehaviour(ignores_cipher_suites=True))
 
 
 def test_the_sanitize_defect_strips_xfcc_where_the_healthy_gateway_sets_it(tmp_path, pki):

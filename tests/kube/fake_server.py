@@ -71,7 +71,16 @@ class FakeKind:
         return SimpleNamespace(to_dict=lambda: listing)
 
     def watch(self, **_):
+        for hook in self.server.on_watch:
+            hook()
         return iter(())
+
+    @property
+    def subresources(self) -> dict:
+        """Pods serve ``ephemeralcontainers`` (Kubernetes 1.23+) unless the server is older."""
+        if self.kind == "Pod" and self.server.ephemeral_containers is not None:
+            return {"ephemeralcontainers": self.server.ephemeral_containers}
+        return {}
 
     # -- writes -------------------------------------------------------------
     def server_side_apply(self, body, namespace=None, field_manager=None, force_conflicts=None, **_):
@@ -161,6 +170,10 @@ class FakeServer:
         self.sent: list[dict] = []
         #: called with the kind before each read: a controller acting between reads
         self.on_read: list = []
+        #: called when a client watches (a watch blocks until something changes; the fakes return at once)
+        self.on_watch: list = []
+        #: the pods/ephemeralcontainers subresource (tests/kube/fake_kubelet.py), None for a server without it
+        self.ephemeral_containers = None
         self.resources = SimpleNamespace(get=self._resource)
         for obj in objects:
             self._resource(obj["apiVersion"], obj["kind"]).create(copy.deepcopy(obj), field_manager="kubectl-client-side-apply")

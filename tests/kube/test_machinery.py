@@ -28,14 +28,14 @@ def test_an_answering_api_server_is_no_fault():
 def test_an_api_server_that_is_gone_is_named():
     host = f"http://127.0.0.1:{closed_port()}"
     faults = _cluster(host).machinery_faults()
-    assert len(faults) == 1 and faults[0].startswith(f"the API server at {host} does not answer: ")
+    assert len(faults) == 1 and faults[0].startswith(f"cannot reach the Kubernetes API at {host}: ")
 
 
 def test_an_api_server_refusing_the_credentials_is_a_fault():
     api = FakeApi(status=401)
     try:
         (fault,) = _cluster(api.url).machinery_faults()
-        assert "does not answer" in fault and "401" in fault
+        assert fault.startswith(f"the Kubernetes API at {api.url} rejected the credentials: ") and "401" in fault
     finally:
         api.close()
 

@@ -9,7 +9,7 @@ import yaml
 
 from meshproof.errors import PreflightError
 from meshproof.kube import connect, sweep
-from meshproof.kube.preflight import ISTIO_CRDS, REQUIRED, check_istio, profile_required
+from meshproof.kube.preflight import ISTIO_CRDS, REQUIRED, check_istio, feature_access, profile_required
 from meshproof.profiles import PROFILES
 from meshproof.kube.snapshot import Snapshot
 
@@ -116,7 +116,8 @@ def _granted() -> set[tuple[str, str, str]]:
 
 def test_ci_cluster_role_grants_everything_the_preflight_requires():
     granted = _granted()
-    missing = [a.describe() for a in (*REQUIRED, *(x for p in PROFILES for x in profile_required(p)))
+    optional = [a for accesses in feature_access().values() for a in accesses]
+    missing = [a.describe() for a in (*REQUIRED, *(x for p in PROFILES for x in profile_required(p)), *optional)
                if (a.verb, a.group, a.resource) not in granted]
     assert missing == []
 
@@ -161,3 +162,26 @@ def test_make_clean_keeps_the_record_of_a_run_still_alive_on_the_cluster(tmp_pat
         assert [t.run_id for t in targets.remembered()] == ["live02"]
     finally:
         targets.forget("live02")
+
+
+def test_a_run_without_the_capture_right_connects_and_its_mesh_lacks_wire_capture_with_the_reason(
+        tmp_path, fake_api, monkeypatch):
+    """The optional right is asked at start (SelfSubjectAccessReview); refused, the run goes on and the wire check
+    will be "not supported" naming the right, before its scene is deployed (fixtures/features.py)."""
+    from meshproof import kube
+    from meshproof.kube.cluster import KubeCluster
+
+    from .fake_server import FakeServer
+
+    snap, _ = load("upstream")
+    monkeypatch.setattr(kube, "_dynamic", lambda api: FakeServer())
+    monkeypatch.setattr(kube, "_survey", lambda api, dyn: snap)
+    monkeypatch.setattr(KubeCluster, "start", lambda self: self)  # no run Lease on the fake
+    fake_api.denied = {("patch", "pods/ephemeralcontainers")}
+    mesh = connect(run_id="abc123", context=None, kubeconfig=str(kubeconfig(tmp_path / "config", fake_api.url))).mesh()
+    assert "wire-capture" not in mesh.features and "sidecar" in mesh.features
+    assert mesh.unsupported == {"wire-capture": "no permission to patch pods/ephemeralcontainers (cluster-wide); "
+                                                "grant it as manifests/rbac/ does to the account running the suite"}
+    fake_api.denied = set()
+    mesh = connect(run_id="abc124", context=None, kubeconfig=str(kubeconfig(tmp_path / "config", fake_api.url))).mesh()
+    assert "wire-capture" in mesh.features and mesh.unsupported == {}

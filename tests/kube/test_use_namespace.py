@@ -124,3 +124,26 @@ def test_the_documented_use_namespace_rbac_is_enough_and_no_more_than_namespaced
         assert ("create", "namespaces") not in fake.cluster_role and ("create", "secrets") not in fake.cluster_role
     finally:
         fake.close()
+
+
+def test_the_documented_use_namespace_rbac_grants_the_capture_in_the_mesh_namespaces(tmp_path):
+    """The optional wire capture is asked where the server pods run, and manifests/rbac/ grants it there."""
+    from meshproof.kube.preflight import unsupported_features
+
+    from .test_preflight import RBAC
+
+    fake = rbac_of(RBAC / "meshproof-use-namespace.yaml")
+    try:
+        assert unsupported_features(api_for(tmp_path, fake), ["team-a-mesh"]) == {}
+        asked = [(r["verb"], r["resource"], r.get("subresource"), r.get("namespace")) for r in fake.reviews]
+        assert asked == [("patch", "pods", "ephemeralcontainers", "team-a-mesh")]
+    finally:
+        fake.close()
+
+
+def test_without_the_capture_right_the_wire_capture_is_not_supported_and_says_why(tmp_path, bound_by_role_bindings):
+    from meshproof.kube.preflight import unsupported_features
+
+    refused = unsupported_features(api_for(tmp_path, bound_by_role_bindings), ["team-a-mesh"])
+    assert refused == {"wire-capture": "no permission to patch pods/ephemeralcontainers in namespace team-a-mesh; "
+                                       "grant it as manifests/rbac/ does to the account running the suite"}

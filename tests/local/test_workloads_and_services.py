@@ -225,3 +225,22 @@ def test_a_service_without_endpoints_refuses(cluster):
     cluster.apply(service("nobody", LEGACY, [{"port": 80, "targetPort": 8080}]))
     expect("a Service selecting no pod", curl(cluster, LEGACY, f"http://nobody.{LEGACY}/"), REFUSED)
 
+
+
+def test_a_pod_that_fails_half_way_is_taken_apart_again(cluster, monkeypatch):
+    """A container that cannot start (here: made to fail) leaves no network namespace, process or directory behind."""
+    namespaces, pods = list(cluster.network.namespaces), set(cluster.pods)
+    processes, directories = len(cluster.supervisor._processes), set((cluster.directory / "pods").iterdir())
+    start = cluster._start_container
+
+    def fails_on_second(local, spec):
+        if spec["name"] == "second":
+            raise MeshproofError("second container cannot start")
+        start(local, spec)
+
+    monkeypatch.setattr(cluster, "_start_container", fails_on_second)
+    with pytest.raises(MeshproofError, match="second container cannot start"):
+        cluster.apply_all([workload("Deployment", "half-built", MESH, [container("first"), container("second")])])
+    assert cluster.network.namespaces == namespaces and set(cluster.pods) == pods
+    assert len(cluster.supervisor._processes) == processes
+    assert set((cluster.directory / "pods").iterdir()) == directories

@@ -1,8 +1,10 @@
 """The ingress gateway's listeners (one per server port, HTTPS servers told apart by SNI) and clusters."""
 from __future__ import annotations
 
+import copy
 from typing import Any, Iterable
 
+from ..legacy_tls import LEGACY_SERVER_TLS_PARAMS
 from .files import ConfigFiles
 from .model import MUTUAL, TLS_VERSIONS, GatewayBehaviour, GatewayConfig, GatewayServer, GatewayTls, VirtualHost
 from .pieces import (BLACKHOLE, DEFAULT_RETRY_POLICY, LISTENER, WORKLOAD_SECRET, downstream_tls, http_connection_manager, static_cluster,
@@ -28,6 +30,10 @@ def _gateway_tls(files: ConfigFiles, tls: GatewayTls, behaviour: GatewayBehaviou
     params = {"tls_minimum_protocol_version": TLS_VERSIONS.get(min_version or "", "TLSv1_2")}
     if tls.max_version:
         params["tls_maximum_protocol_version"] = TLS_VERSIONS[tls.max_version]
+    if tls.cipher_suites and not behaviour.ignores_cipher_suites:
+        params["cipher_suites"] = list(tls.cipher_suites)
+    if behaviour.offers_legacy_tls:
+        params.update(copy.deepcopy(LEGACY_SERVER_TLS_PARAMS))
     mutual = tls.mode == MUTUAL
     own_certificate = behaviour.simple_serves_workload_certificate and not mutual
     return downstream_tls(

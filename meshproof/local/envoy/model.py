@@ -80,6 +80,8 @@ class SidecarBehaviour:
     rbac_ignores_principals: bool = False
     #: sidecar mTLS, outbound and inbound, allows only TLS 1.2 with a CBC/SHA-1 suite (meshproof.local.legacy_tls)
     negotiates_legacy_tls: bool = False
+    #: inbound mTLS also accepts TLS 1.0 / 1.1 and CBC/SHA-1 suites (meshproof.local.legacy_tls)
+    accepts_legacy_tls: bool = False
     #: originated mTLS verifies the server's chain but not its identity (no subject alt name matchers)
     skips_server_identity_check: bool = False
 
@@ -146,6 +148,8 @@ class GatewayTls:
     min_version: str | None = None
     max_version: str | None = None
     subject_alt_names: tuple[str, ...] = ()
+    #: tls.cipherSuites (OpenSSL names) after Istio's filter: TLS 1.0-1.2 suites the server offers; () for Envoy's
+    cipher_suites: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,10 @@ class GatewayBehaviour:
     sanitizes_client_cert: bool = False
     #: a server's tls.minProtocolVersion is dropped; Envoy's TLS 1.2 floor applies
     ignores_min_protocol_version: bool = False
+    #: every TLS server accepts TLS 1.0 and CBC/SHA-1 cipher suites (meshproof.local.legacy_tls)
+    offers_legacy_tls: bool = False
+    #: a server's tls.cipherSuites is dropped; Envoy's default server suites apply
+    ignores_cipher_suites: bool = False
 
 
 @dataclass

@@ -1,13 +1,14 @@
 """A sidecar's listeners and clusters: Istio's virtualInbound (15006) and virtualOutbound (15001) capture listeners."""
 from __future__ import annotations
 
+import copy
 from typing import Any, Iterable
 
 from .. import authz
-from ..legacy_tls import LEGACY_TLS_PARAMS, with_legacy_params
+from ..legacy_tls import LEGACY_SERVER_TLS_PARAMS, LEGACY_TLS_PARAMS, with_legacy_params
 from ...peerauthn import DISABLE, PERMISSIVE, STRICT
 from .files import ConfigFiles
-from .model import DISK_CERT_CHAIN, DISK_KEY, INSPECTION_TIMEOUT, Destination, SidecarConfig
+from .model import DISK_CERT_CHAIN, DISK_KEY, INSPECTION_TIMEOUT, Destination, SidecarBehaviour, SidecarConfig
 from .pieces import (BLACKHOLE, INBOUND_PASSTHROUGH, LISTENER, ONE_REQUEST_PER_CONNECTION, PASSTHROUGH, ROOT_SECRET,
                      downstream_tls, http_connection_manager, listener_filters, original_dst_cluster,
                      outbound_http_routes, static_cluster, tcp_proxy, upstream_mtls, with_access_log)
@@ -16,6 +17,15 @@ OUTBOUND_PORT = 15001
 INBOUND_PORT = 15006
 #: Istio's ALPN marker for sidecar-originated mTLS; PERMISSIVE only terminates TLS that carries it
 ISTIO_ALPN = ["istio-peer-exchange", "istio"]
+
+
+def _inbound_tls_params(behaviour: SidecarBehaviour) -> dict[str, Any] | None:
+    """The inbound mTLS chain's TlsParameters where a defect changes them (None: Istio's, TLS 1.2 up)."""
+    if behaviour.negotiates_legacy_tls:
+        return {"tls_params": dict(LEGACY_TLS_PARAMS)}
+    if behaviour.accepts_legacy_tls:
+        return {"tls_params": copy.deepcopy(LEGACY_SERVER_TLS_PARAMS)}
+    return None
 
 
 def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None, mode: str, http: bool) -> list[dict]:
@@ -44,7 +54,7 @@ def _inbound_chains(files: ConfigFiles, config: SidecarConfig, port: int | None,
         "transport_socket": downstream_tls(
             files, require_client_certificate=not no_client_cert, validation=None if no_client_cert else ROOT_SECRET,
             accept_untrusted=behaviour.accept_any_client_cert,
-            extra={"tls_params": dict(LEGACY_TLS_PARAMS)} if behaviour.negotiates_legacy_tls else None,
+            extra=_inbound_tls_params(behaviour),
             certificate_files=(files.path(DISK_CERT_CHAIN), files.path(DISK_KEY)) if behaviour.certs_on_disk else None,
         ),
         "filters": app_filters(True),
