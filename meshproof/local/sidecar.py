@@ -81,6 +81,9 @@ class Envoy:
         argv = host.netns_exec(
             self.netns,
             [envoy_binary(), "-c", str(path), "--disable-hot-restart", "--concurrency", "1", "-l", "warning",
+             # pilot-agent's drain settings (istio/istio pkg/envoy/proxy.go): a listener update drains the
+             # connections of a changed filter chain at once (HTTP/1.1: Connection: close on the next response)
+             "--drain-time-s", "45", "--drain-strategy", "immediate", "--parent-shutdown-time-s", "60",
              # access logs reach their file within a poll of the checks that read them
              "--file-flush-interval-msec", "200",
              "--service-node", self.node_id, "--service-cluster", self.cluster],

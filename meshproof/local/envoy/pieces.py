@@ -195,8 +195,10 @@ DEFAULT_RETRY_POLICY = {
 
 #: on an HTTP Service port's cluster: every request on a connection of its own. Istio's client proxies pool upstream
 #: connections, and a pooled connection keeps the server listener's filter chain of the moment it was opened
-#: (its mTLS mode, its RBAC rules) until the server drains it; the reference mesh does not model that lag, so
-#: each request meets the policies in force when it is made, as it did when the port was proxied as TCP
+#: (its mTLS mode, its RBAC rules) until the server drains it: with pilot-agent's ``--drain-strategy immediate``
+#: (meshproof.local.sidecar) it serves one more request under the old policy and closes. The reference mesh does
+#: not model that one request (measured: with pooling, a check right after an AuthorizationPolicy was deleted saw
+#: FORBIDDEN once), so each request meets the policies in force when it is made, as on a TCP port
 ONE_REQUEST_PER_CONNECTION = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
     "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
     "common_http_protocol_options": {"max_requests_per_connection": 1},
