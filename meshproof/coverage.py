@@ -212,6 +212,8 @@ def sweep(cluster: Cluster, prober: Pod, namespaces: Sequence[str], *, root_name
         protocols = _protocols(services, pod)
         text = [f"listening sockets of {pod.namespace}/{pod.name} ({pod.ip}):",
                 *(f"  {s.address}:{s.port}" for s in sockets)]
+        if not sockets:
+            text.append("  none: swept, and no TCP socket listens in this pod (so it has no row in the table)")
         for plan in plans:
             result = confirmed.get(plan.port) or probed.get(plan.port)
             verdict, reason = _verdict(plan, result)
@@ -254,6 +256,16 @@ def as_html(rows: Sequence[PortRow], title: str) -> str:
             "td,th{border:1px solid #999;padding:2px 6px;font-size:13px;text-align:left}</style></head><body>"
             f"<h3>{html.escape(title)}</h3><p>{html.escape(summary)}</p>"
             f"<table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></body></html>\n")
+
+
+def as_text(rows: Sequence[PortRow], title: str) -> str:
+    """The table as aligned plain text: what the Allure report shows in full, without a frame to scroll."""
+    counts = {verdict: sum(1 for row in rows if row.verdict == verdict) for verdict in VERDICTS}
+    summary = ", ".join(f"{count} {verdict}" for verdict, count in counts.items() if count)
+    cells = [list(COLUMNS)] + [[str(getattr(row, column)) for column in COLUMNS] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in cells]
+    return "\n".join([title, summary, "", *lines]) + "\n"
 
 
 def failure_message(result: SweepResult) -> str:

@@ -137,10 +137,14 @@ def test_the_report_section_has_the_columns_a_count_per_verdict_and_the_rows():
         port_coverage_section([{"namespace": "shop"}])
 
 
-def test_the_csv_and_html_tables_hold_every_column_and_escape_what_they_show():
+def test_the_csv_html_and_text_tables_hold_every_column_and_escape_what_they_show():
     assert coverage.as_csv([ROW]).splitlines()[0] == ",".join(coverage.COLUMNS)
     page = coverage.as_html([ROW], "audit of <shop>")
     assert "audit of &lt;shop&gt;" in page and "<script" not in page and "1 plaintext accepted" in page
+    text = coverage.as_text([ROW], "audit of shop").splitlines()
+    assert text[:2] == ["audit of shop", "1 plaintext accepted"]
+    assert text[3].split() == list(coverage.COLUMNS) and text[4].split()[:4] == [
+        ROW.namespace, ROW.workload, ROW.pod, str(ROW.port)]
 
 
 def test_the_rows_of_xdist_workers_are_joined_in_one_table():

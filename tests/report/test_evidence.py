@@ -136,3 +136,10 @@ def test_progress_reaches_the_terminal_during_a_test(fake_suite, monkeypatch):
         r"meshproof: still waiting after 0\.\d+s: sleep -> details \(attempt \d+, last OK\(200\)\)",
         r"meshproof: waited 0\.\d+s for plaintext is reset: expected RESET, held after 12 attempts",
     ])
+
+
+def test_a_suite_module_names_its_feature_under_the_capability_epic(fake_suite):
+    """The report's features say what each module proves (e.g. DestinationRule), not only the capability's title."""
+    run = fake_suite('\n    """DestinationRule: the client side of mutual TLS."""' + SUITE)
+    labels = run.labels("test_plaintext_is_reset")
+    assert (labels["epic"], labels["feature"]) == ("Workload mutual TLS", "DestinationRule")
