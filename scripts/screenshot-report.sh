@@ -16,6 +16,8 @@ output="$(realpath -m "${2:-$(dirname "$page")/report.png}")"
 fragment="${3:-}"
 
 fail() { echo "screenshot-report: $*" >&2; exit 3; }
+[ -f "$page" ] || fail "no report at $page: run make report first"
+mkdir -p "$(dirname "$output")" || fail "cannot create $(dirname "$output")"
 
 if ! command -v chromium >/dev/null; then
   [ "$(id -u)" = 0 ] || fail "chromium is not installed (Debian: apt-get install -y chromium)"
