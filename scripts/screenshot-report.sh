@@ -11,7 +11,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-page="$(realpath "${1:-$root/reports/latest/html/index.html}")"
+page="$(realpath -m "${1:-$root/reports/latest/html/index.html}")"
 output="$(realpath -m "${2:-$(dirname "$page")/report.png}")"
 fragment="${3:-}"
 
