@@ -6,6 +6,7 @@ matching defect switched on and passes on the healthy one.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -33,11 +34,33 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**inherited, **(extra or {})}
 
 
+#: seconds an interrupted child run gets to remove its reference mesh before it is killed
+CHILD_CLEANUP_GRACE = 90
+
+
 def run_pytest(args: list[str], *, env: dict[str, str] | None = None, timeout: float = 600,
                prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
-    """A child ``pytest`` started in the project root, as a user starts it (``prefix``: e.g. setpriv)."""
-    return subprocess.run([*prefix, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout, env=child_env(env))
+    """A child ``pytest`` started in the project root, as a user starts it (``prefix``: e.g. setpriv).
+
+    On a timeout, Ctrl-C or the end of this run, the child is interrupted as a user
+    interrupts a run (SIGINT), so it removes its mesh, and waited for; killed only
+    if it has not ended after :data:`CHILD_CLEANUP_GRACE` seconds. The exception is
+    raised again (subprocess.TimeoutExpired for a timeout).
+    """
+    argv = [*prefix, sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    with subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=child_env(env)) as child:
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except BaseException:
+            child.send_signal(signal.SIGINT)
+            try:
+                child.communicate(timeout=CHILD_CLEANUP_GRACE)
+            except BaseException:
+                child.kill()
+                child.communicate()
+            raise
+    return subprocess.CompletedProcess(argv, child.returncode, out, err)
 
 
 def _name(case: ET.Element) -> str:

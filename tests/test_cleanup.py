@@ -265,3 +265,15 @@ def test_ctrl_c_during_a_capture_leaves_no_tcpdump_netns_or_pcap(tmp_path):
     assert pcaps == [], "no capture file outside the run's evidence"
     (report,) = (reports / "runs").glob("*/conformance.json")
     assert json.loads(report.read_text())["verdict"] == "interrupted"
+
+
+def test_a_child_run_that_times_out_is_interrupted_and_removes_its_mesh(tmp_path):
+    """The project's own harness (tests.suite_runner.run_pytest): a child run past its timeout is interrupted
+    as Ctrl-C would interrupt it, and waited for, so it removes its mesh (a kill would leave its namespaces)."""
+    run_id = f"tmo{secrets.token_hex(2)}"
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_pytest(["suites", "-m", "strict-mtls", "-q", f"--reports-dir={tmp_path / 'reports'}"],
+                   env={RUN_ID_ENV: run_id}, timeout=15)
+    (report,) = (tmp_path / "reports" / "runs").glob("*/conformance.json")
+    assert json.loads(report.read_text())["verdict"] == "interrupted"  # it was mid-run, and ended as interrupted
+    assert host.leftovers(run_id) == NOTHING_LEFT
