@@ -71,7 +71,8 @@ class PortRow:
     verdict: str
     #: why an exposure or exception is one; what the prober saw otherwise
     reason: str
-    #: the name of the evidence of this pod's probes (an Allure attachment of the check)
+    #: where the evidence of this pod's probes is: an Allure attachment's name, and once the run keeps it,
+    #: its file's path relative to the run's directory (``evidence/port-sweep/<namespace>_<pod>.txt``)
     evidence: str
     #: the classified outcome behind ``observed`` (None when not probed); not a column
     outcome: Outcome | None = field(default=None, compare=False, repr=False)

@@ -511,11 +511,12 @@ class LocalCluster(Cluster):
         if rules != self._proxy_rules and self.directory is not None:  # kube-proxy: the started node's DNAT
             host.iptables_restore(self.network.node, rules)
             self._proxy_rules = rules
-        rewritten, dns = 0, {}
+        rewritten, dns, client_destinations = 0, {}, {}
         for local in self.pods.values():
             host.write_etc(local.netns, "hosts", self.control.hosts_file(local.view, views, dns))
             if local.sidecar is not None:
-                rewritten += local.sidecar.publish(self.control.sidecar_config(local.view, destinations))
+                rewritten += local.sidecar.publish(
+                    self.control.sidecar_config(local.view, destinations, client_destinations))
         self.last_push = (rewritten, sum(local.sidecar is not None for local in self.pods.values()))
         if self.gateway is not None:  # Gateway, VirtualService, Secret and Service changes
             self.gateway.reconcile(self.store, self.control.destinations_for(self.gateway.view.namespace, destinations))

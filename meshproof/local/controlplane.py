@@ -99,8 +99,13 @@ class ControlPlane:
 
     # ------------------------------------------------------------ sidecars
 
-    def sidecar_config(self, pod: PodView, destinations: list[Destination]) -> SidecarConfig:
-        """``destinations``: :meth:`destinations`, computed once for every proxy of a push."""
+    def sidecar_config(self, pod: PodView, destinations: list[Destination],
+                       shared: dict[str, list[Destination]] | None = None) -> SidecarConfig:
+        """``destinations``: :meth:`destinations`, computed once for every proxy of a push; ``shared``: namespace
+        -> those destinations with the namespace's DestinationRules, kept by the caller across one push."""
+        shared = {} if shared is None else shared
+        if pod.namespace not in shared:
+            shared[pod.namespace] = self.destinations_for(pod.namespace, destinations)
         mtls = self.mtls_of(pod)
         services = list(self.store.of_kind("Service", pod.namespace))  # only its own namespace's select a pod
         http_ports = {
@@ -113,7 +118,7 @@ class ControlPlane:
             default_mode=mtls.mode,
             port_modes=dict(mtls.ports),
             inbound_ports=inbound,
-            destinations=self.destinations_for(pod.namespace, destinations),
+            destinations=shared[pod.namespace],
             registry_only=outbound_policy.registry_only(self.store, pod.namespace, self.root_namespace),
             external=outbound_policy.service_entries(self.store, pod.namespace, self.external_hosts),
             behaviour=self.behaviour,
