@@ -44,6 +44,7 @@ from ..ports import ListeningSocket, excluded_inbound_ports, parse_proc_net_tcp
 from .workloads import WORKLOAD_KINDS, PodRequest, needs_new_pods, owner_of, pod_requests
 from .access_log import accepted_connections
 from .capture import LocalCapture
+from .envoy.model import Destination
 from .envoy.pieces import INBOUND_ACCESS_LOG
 from ..evidence import AcceptedConnection
 
@@ -99,6 +100,16 @@ class LocalPod:
                          for name in self.containers)
 
 
+@dataclass
+class _FirstConfig:
+    """The pods and destinations a new pod's first hosts file and sidecar configuration are made from."""
+
+    views: list[PodView]
+    destinations: list[Destination]
+    dns: dict[str, list[str]] = field(default_factory=dict)
+    client_destinations: dict[str, list[Destination]] = field(default_factory=dict)
+
+
 #: processes of the mesh itself (not the apps in its pods), by the names the Supervisor gives them
 MACHINERY_PROCESSES = ("envoy ", "pilot-agent ", "port-forward ", PROBER_NAME)
 
@@ -145,6 +156,9 @@ class LocalCluster(Cluster):
         #: the last push: (sidecars whose configuration changed, sidecars)
         self.last_push = (0, 0)
         self._batching = False  # inside apply_all: one push at its end
+        #: inside apply_all, what a new pod's first configuration is made from, computed once for the batch (it
+        #: misses the batch's later pods; the push at the batch's end corrects every pod, as istiod's debounce does)
+        self._batch_views: _FirstConfig | None = None
 
     # ------------------------------------------------------------ life cycle
 
@@ -293,12 +307,12 @@ class LocalCluster(Cluster):
     def apply_all(self, manifests: Iterable[Manifest]) -> None:
         """Each object in order, then one push: istiod debounces a burst of changes into one push
         (PILOT_DEBOUNCE_AFTER, 100 ms by default), so N applied objects do not cost N pushes to every proxy."""
-        self._batching = True
+        self._batching, self._batch_views = True, None
         try:
             for manifest in manifests:
                 self.apply(manifest)
         finally:
-            self._batching = False
+            self._batching, self._batch_views = False, None
             self._reconcile()
 
     def _admit(self, kind: str, manifest: Manifest, previous: Manifest | None) -> tuple[Manifest, bool]:
@@ -375,7 +389,8 @@ class LocalCluster(Cluster):
         names = tuple(c["name"] for c in containers) + ((PROXY_CONTAINER,) if sidecar_wanted else ())
         local = LocalPod(view, netns, directory, request.owner, names, volumes=list(pod_spec.get("volumes") or []))
         self.pods[pod_name] = local
-        host.write_etc(netns, "hosts", self.control.hosts_file(view, self._views()))
+        first = self._first_config()
+        host.write_etc(netns, "hosts", self.control.hosts_file(view, first.views, first.dns))
         if sidecar_wanted:
             self._inject(local, app_probers, ttl)
         for container in containers:
@@ -395,7 +410,8 @@ class LocalCluster(Cluster):
         sidecar = Sidecar(local.netns, local.directory / "proxy",
                           node_id=f"sidecar~{view.ip}~{view.name}.{view.namespace}~{view.namespace}.svc.cluster.local",
                           cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
-        sidecar.install(self.supervisor, self.control.sidecar_config(view, self.control.destinations(self._views())),
+        first = self._first_config()
+        sidecar.install(self.supervisor, self.control.sidecar_config(view, first.destinations, first.client_destinations),
                         identity.chain_pem, identity.key_pem(), self.ca.cert_pem, local.directory / "istio-proxy.log",
                         app_probers=app_probers, capture=self._capture_of(view))
         local.sidecar = sidecar
@@ -499,6 +515,17 @@ class LocalCluster(Cluster):
         self.network.remove_pod(local.netns)
         shutil.rmtree(local.directory, ignore_errors=True)
         del self.pods[name]
+
+    def _first_config(self) -> "_FirstConfig":
+        """What a new pod's hosts file and sidecar start from: the pods and destinations of now, or inside
+        apply_all those of the batch's first new pod (computing them per pod made a scene's bring-up quadratic)."""
+        if self._batching and self._batch_views is not None:
+            return self._batch_views
+        views = self._views()
+        first = _FirstConfig(views, self.control.destinations(views))
+        if self._batching:
+            self._batch_views = first
+        return first
 
     def _views(self) -> list[PodView]:
         return [p.view for p in self.pods.values()]
