@@ -392,7 +392,7 @@ class LocalCluster(Cluster):
         first = self._first_config()
         host.write_etc(netns, "hosts", self.control.hosts_file(view, first.views, first.dns))
         if sidecar_wanted:
-            self._inject(local, app_probers, ttl)
+            self._inject(local, app_probers, ttl, first)
         for container in containers:
             self._start_container(local, container)
         self.kubelet.watch(pod_name, ip, netns, probes(containers), local.started,
@@ -403,14 +403,15 @@ class LocalCluster(Cluster):
         return (self.behaviour.injector.rewrites_probes
                 and rewrite_requested(template_meta.get("annotations")))
 
-    def _inject(self, local: LocalPod, app_probers: Mapping[str, dict], ttl: datetime.timedelta | None) -> None:
+    def _inject(self, local: LocalPod, app_probers: Mapping[str, dict], ttl: datetime.timedelta | None,
+                first: "_FirstConfig") -> None:
+        """``first``: what the pod's hosts file was made from (:meth:`_first_config`), its sidecar starts from it too."""
         assert self.ca is not None
         view = local.view
         identity = self._issue_workload(view, ttl)
         sidecar = Sidecar(local.netns, local.directory / "proxy",
                           node_id=f"sidecar~{view.ip}~{view.name}.{view.namespace}~{view.namespace}.svc.cluster.local",
                           cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
-        first = self._first_config()
         sidecar.install(self.supervisor, self.control.sidecar_config(view, first.destinations, first.client_destinations),
                         identity.chain_pem, identity.key_pem(), self.ca.cert_pem, local.directory / "istio-proxy.log",
                         app_probers=app_probers, capture=self._capture_of(view))

@@ -107,12 +107,7 @@ class ControlPlane:
         if pod.namespace not in shared:
             shared[pod.namespace] = self.destinations_for(pod.namespace, destinations)
         mtls = self.mtls_of(pod)
-        services = list(self.store.of_kind("Service", pod.namespace))  # only its own namespace's select a pod
-        http_ports = {
-            target_port(port, pod)
-            for service in services if selects(service, pod)
-            for port in (service.get("spec") or {}).get("ports") or [] if _is_http(port)
-        }
+        http_ports = self.service_ports(pod, http_only=True)
         inbound = [InboundPort(port, port in http_ports or name.startswith("http")) for port, name in pod.container_ports.items()]
         return SidecarConfig(
             default_mode=mtls.mode,
@@ -125,11 +120,12 @@ class ControlPlane:
             authorization=self.authorization_of(pod),
         )
 
-    def service_ports(self, pod: PodView) -> set[int]:
-        """The target ports on ``pod`` of the Services of its namespace that select it."""
+    def service_ports(self, pod: PodView, *, http_only: bool = False) -> set[int]:
+        """The target ports on ``pod`` of the Services of its namespace that select it (only its own namespace's
+        select a pod); ``http_only``: of the Service ports declared HTTP (by name prefix or appProtocol)."""
         return {target
                 for service in self.store.of_kind("Service", pod.namespace) if selects(service, pod)
-                for port in (service.get("spec") or {}).get("ports") or []
+                for port in (service.get("spec") or {}).get("ports") or [] if not http_only or _is_http(port)
                 for target in [target_port(port, pod)] if target is not None}
 
     def authorization_of(self, pod: PodView) -> list[dict[str, Any]]:
@@ -172,10 +168,11 @@ class ControlPlane:
                     if vip is None:
                         taken.add((backend.ip, int(port["port"])))
                     endpoints.append((backend.ip, target))
-                    accounts.add(spiffe_id(self.trust_domain, backend.namespace, backend.service_account))
+                    identity = spiffe_id(self.trust_domain, backend.namespace, backend.service_account)
+                    accounts.add(identity)
                     # auto mTLS: originate only towards sidecars that do not DISABLE the port
                     if backend.has_sidecar and self.mtls_of(backend, policies).for_port(target) != DISABLE:
-                        identities.add(spiffe_id(self.trust_domain, backend.namespace, backend.service_account))
+                        identities.add(identity)
                 if endpoints:
                     destinations.append(Destination(fqdn=fqdn(service), port=int(port["port"]), endpoints=tuple(endpoints),
                                                     identities=tuple(sorted(identities)), vip=vip, tcp=not _is_http(port),
