@@ -26,6 +26,17 @@ class SuiteRun:
     passed: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
     skipped: set[str] = field(default_factory=set)
+    #: each failed check -> the first lines of its failure (junit ``message`` and text)
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def explain(self, names: set[str] | frozenset[str]) -> str:
+        """The failures of ``names`` (e.g. checks that failed unexpectedly), then the run's output tail.
+
+        A full suite's output ends in tables that can hide which step of a check
+        failed; the junit record keeps it.
+        """
+        parts = [f"--- {name}:\n{self.failures.get(name, '(no failure recorded)')}" for name in sorted(names)]
+        return "\n".join([*parts, "--- output tail:", self.output])
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -63,6 +74,10 @@ def run_pytest(args: list[str], *, env: dict[str, str] | None = None, timeout: f
     return subprocess.CompletedProcess(argv, child.returncode, out, err)
 
 
+#: lines of a check's failure kept for the message of a project test
+FAILURE_LINES = 60
+
+
 def _name(case: ET.Element) -> str:
     return case.get("name", "")
 
@@ -79,8 +94,11 @@ def run_suite(marker: str, workdir: Path, *, defects: tuple[str, ...] = (), extr
     run = SuiteRun(done.returncode, done.stdout[-6000:] + done.stderr[-3000:])
     if junit.exists():
         for case in ET.parse(junit).getroot().iter("testcase"):
-            if case.find("failure") is not None or case.find("error") is not None:  # error: broken set-up
+            problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+            if problem is not None:  # error: broken set-up
                 run.failed.add(_name(case))
+                text = f"{problem.get('message', '')}\n{problem.text or ''}"
+                run.failures[_name(case)] = "\n".join(text.splitlines()[:FAILURE_LINES])
             elif case.find("skipped") is not None:
                 run.skipped.add(_name(case))
             else:

@@ -300,9 +300,9 @@ def test_the_suite_fails_exactly_the_checks_that_catch_the_defect(marker, defect
     suite = SUITES[marker]
     expected = suite.caught_by[defect] if defect else frozenset()
     run = run_suite(marker, tmp_path, defects=(defect,) if defect else ())
-    assert run.exit_code == (1 if expected else 0), run.output
-    assert run.failed == expected, run.output
-    assert run.passed == suite.checks - expected, run.output
+    assert run.exit_code == (1 if expected else 0), run.explain(run.failed ^ expected)
+    assert run.failed == expected, run.explain(run.failed ^ expected)
+    assert run.passed == suite.checks - expected, run.explain(run.failed ^ expected)
     assert not run.skipped, run.output
     if defect and suite.diagnosed:
         diagnosed = diagnosed_failures(tmp_path / "reports" / "latest")

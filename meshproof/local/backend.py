@@ -628,6 +628,7 @@ class LocalCluster(Cluster):
         sidecar = self._local(pod).sidecar
         if sidecar is None:
             raise MeshproofError(f"pod {pod.namespace}/{pod.name} has no sidecar")
+        sidecar.flush_access_logs()
         return accepted_connections(sidecar.files.path(INBOUND_ACCESS_LOG))
 
     def list_pods(self, namespace: str) -> list[Pod]:

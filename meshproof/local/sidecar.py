@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from ..errors import MeshproofError
 from . import host
 from .host import envoy_binary
 from .envoy.files import ConfigFiles
@@ -53,6 +56,12 @@ def capture_rules(excluded: Iterable[int] = (), *, only: Iterable[int] | None = 
     return "\n".join(lines) + "\n"
 
 
+#: seconds a reading of a proxy's access logs waits for Envoy's flush thread, and the pause between two looks;
+#: a line is handed to that thread when written (--file-flush-min-size-kb 0), so the wait is normally none
+ACCESS_LOG_FLUSH_WAIT = 5.0
+ACCESS_LOG_FLUSH_POLL = 0.01
+
+
 class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, path: Path, timeout: float = 2.0) -> None:
         super().__init__("localhost", timeout=timeout)
@@ -84,8 +93,9 @@ class Envoy:
              # pilot-agent's drain settings (istio/istio pkg/envoy/proxy.go): a listener update drains the
              # connections of a changed filter chain at once (HTTP/1.1: Connection: close on the next response)
              "--drain-time-s", "45", "--drain-strategy", "immediate", "--parent-shutdown-time-s", "60",
-             # access logs reach their file within a poll of the checks that read them
-             "--file-flush-interval-msec", "200",
+             # every access-log line is handed to Envoy's flush thread when written (no 64 KiB batching);
+             # the interval is the backstop. A reading still waits for the buffers (flush_access_logs)
+             "--file-flush-min-size-kb", "0", "--file-flush-interval-msec", "200",
              "--service-node", self.node_id, "--service-cluster", self.cluster],
             uid=host.PROXY_UID,
         )
@@ -104,6 +114,31 @@ class Envoy:
             return response.status, response.read().decode(errors="replace")
         finally:
             connection.close()
+
+    def flush_access_logs(self) -> None:
+        """Return once Envoy's access-log buffers are written to their files (MeshproofError after
+        :data:`ACCESS_LOG_FLUSH_WAIT` seconds).
+
+        Envoy buffers each access-log line and writes it from a flush thread; its gauge
+        ``filesystem.write_total_buffered`` (bytes, envoyproxy.io: access log statistics) is 0 when
+        nothing waits. Without this, a reading taken just after a call can miss that call and
+        count it in the next reading instead.
+        """
+        deadline = time.monotonic() + ACCESS_LOG_FLUSH_WAIT
+        while True:
+            try:
+                status, body = self.admin("/stats?filter=^filesystem\\.write_total_buffered$")
+            except OSError as e:
+                raise MeshproofError(f"Envoy {self.node_id}: cannot read its access-log buffer: {e}") from e
+            buffered = re.search(r"write_total_buffered: (\d+)", body)
+            if status != 200 or buffered is None:
+                raise MeshproofError(f"Envoy {self.node_id}: no access-log buffer gauge (HTTP {status})")
+            if buffered.group(1) == "0":
+                return
+            if time.monotonic() > deadline:
+                raise MeshproofError(f"Envoy {self.node_id}: {buffered.group(1)} bytes of access log still "
+                                     f"unwritten after {ACCESS_LOG_FLUSH_WAIT} s")
+            time.sleep(ACCESS_LOG_FLUSH_POLL)
 
     def ready(self) -> bool:
         if self.process is None or not self.process.alive():
