@@ -77,3 +77,26 @@ def test_a_namespace_belongs_to_the_longest_run_id_it_names():
 def test_force_names_a_run_or_the_workers_of_a_session():
     assert host._named("abcw3", ["abc"]) and host._named("abc", ["abc"])
     assert not host._named("abcd", ["abc"]) and not host._named("abcw3", ["ab"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the reference mesh needs root")
+def test_a_run_whose_record_a_forced_sweep_released_creates_no_more_pods():
+    """``make clean FORCE=<run>`` releases the record, then lists the run's namespaces: a pod the run starts
+    after that listing must not outlive it. The run refuses the pod and removes the namespace it had made."""
+    from meshproof.errors import MeshproofError
+    from meshproof.local.backend import LocalCluster
+    from meshproof.manifests import load, namespace, placed
+    from meshproof.run import new_run_id
+
+    run_id = f"rel{new_run_id()}"
+    local = LocalCluster(run_id).start()
+    try:
+        local.apply(namespace("legacy", {}))
+        before = host.list_netns(f"{host.PREFIX}{run_id}")
+        owners.release(run_id)
+        with pytest.raises(MeshproofError, match=f"reference mesh {run_id}: its owner record is gone"):
+            local.apply_all(placed(load("workloads/sleep.yaml"), "legacy", {}))
+        assert host.list_netns(f"{host.PREFIX}{run_id}") == before
+    finally:
+        local.close()
+    assert host.leftovers(run_id)["netns"] == []

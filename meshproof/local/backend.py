@@ -355,6 +355,7 @@ class LocalCluster(Cluster):
         netns, ip = self.network.add_pod()
         directory = self.directory / "pods" / request.name
         try:
+            self._check_still_owned()
             self._build_pod(request, netns, ip, directory)
         except BaseException:
             local = self.pods.get(request.name)
@@ -364,6 +365,18 @@ class LocalCluster(Cluster):
                 self.network.remove_pod(netns)
                 shutil.rmtree(directory, ignore_errors=True)
             raise
+
+    def _check_still_owned(self) -> None:
+        """MeshproofError once this run's owner record is gone or another's: ``make clean FORCE=<run>`` removed
+        the run (meshproof.local.host.sweep releases the record before it lists the namespaces to delete).
+
+        Checked after each new pod namespace exists, so a namespace the sweep's listing missed is taken
+        apart here by the caller instead of outliving the run.
+        """
+        record = owners.read(owners.record_path(self.run_id))
+        if record is None or self.owner is None or record.pid != self.owner.pid:
+            raise MeshproofError(f"reference mesh {self.run_id}: its owner record is gone (make clean --force "
+                                 "removed this run): no new pods")
 
     def _build_pod(self, request: PodRequest, netns: str, ip: str, directory: Path) -> None:
         namespace, pod_name = request.owner[0], request.name

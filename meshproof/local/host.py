@@ -253,14 +253,17 @@ def sweep(only: str = "", *, force: Iterable[str] = (), owners_dir: Path = owner
                 continue
             if host_run.owner is not None:
                 _end_owner(host_run.owner, signalled)
-        present = set(list_netns(f"{PREFIX}{host_run.run_id}"))  # a stopped owner removed its own
-        for netns in sorted(present.intersection(host_run.netns), key=len, reverse=True):  # pods before the node
+        # first: a live run still creating pods checks its record after each new namespace and removes that
+        # namespace itself once the record is gone, so none appears after the listing below unremoved
+        owners.release(host_run.run_id, owners_dir)
+        # listed again: a stopped owner removed its own, a live one may have added some since host_runs
+        present = [n for n in list_netns(f"{PREFIX}{host_run.run_id}") if _run_of(n, [host_run.run_id]) == host_run.run_id]
+        for netns in sorted(present, key=len, reverse=True):  # pods before the node
             delete_netns(netns)
             swept.removed.append(f"netns {netns}")
         for leftover in _files_of(host_run):
             shutil.rmtree(leftover, ignore_errors=True)
             swept.removed.append(f"dir {leftover}")
-        owners.release(host_run.run_id, owners_dir)
     return swept
 
 
