@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from .. import __version__
 from ..capabilities import FEATURES
@@ -159,6 +159,10 @@ class LocalCluster(Cluster):
         #: inside apply_all, what a new pod's first configuration is made from, computed once for the batch (it
         #: misses the batch's later pods; the push at the batch's end corrects every pod, as istiod's debounce does)
         self._batch_views: _FirstConfig | None = None
+        #: inside apply_all, the sidecars of the batch's new pods, launched after the batch's push so each Envoy
+        #: loads its full configuration once at start (starting it on the first one made every Envoy load
+        #: its listeners and clusters twice: a 100-pod scene spent most of its bring-up in those reloads)
+        self._pending_launches: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------ life cycle
 
@@ -313,7 +317,23 @@ class LocalCluster(Cluster):
                 self.apply(manifest)
         finally:
             self._batching, self._batch_views = False, None
-            self._reconcile()
+            try:
+                self._reconcile()
+            finally:
+                self._launch_pending()
+
+    def _launch_pending(self) -> None:
+        """Start the sidecars (and kubelet probes) of the batch's new pods; a pod whose sidecar cannot start is
+        taken apart and the first such error raised once every other pod has started."""
+        pending, self._pending_launches = self._pending_launches, []
+        failed: BaseException | None = None
+        for launch in pending:
+            try:
+                launch()
+            except Exception as error:  # noqa: BLE001 - raised below, after the other pods started
+                failed = failed or error
+        if failed is not None:
+            raise failed
 
     def _admit(self, kind: str, manifest: Manifest, previous: Manifest | None) -> tuple[Manifest, bool]:
         """What the API server adds before storing (a Service's ClusterIP), and whether a workload needs new pods.
@@ -404,34 +424,59 @@ class LocalCluster(Cluster):
         self.pods[pod_name] = local
         first = self._first_config()
         host.write_etc(netns, "hosts", self.control.hosts_file(view, first.views, first.dns))
-        if sidecar_wanted:
-            self._inject(local, app_probers, ttl, first)
         for container in containers:
             self._start_container(local, container)
-        self.kubelet.watch(pod_name, ip, netns, probes(containers), local.started,
-                           functools.partial(self._restart_container, local))
+        watch = functools.partial(self.kubelet.watch, pod_name, ip, netns, probes(containers), local.started,
+                                  functools.partial(self._restart_container, local))
+        if not sidecar_wanted:
+            watch()
+        elif self._batching:  # launched after the batch's push (see _pending_launches)
+            self._prepare_sidecar(local, ttl)
+            self._pending_launches.append(functools.partial(self._launch_sidecar, local, app_probers, None, watch))
+        else:
+            self._prepare_sidecar(local, ttl)
+            self._launch_sidecar(local, app_probers, first, watch)
 
     def _rewrites_probes(self, template_meta: Mapping[str, Any]) -> bool:
         """Istio's injector points HTTP, TCP and gRPC probes at the agent unless the pod opts out."""
         return (self.behaviour.injector.rewrites_probes
                 and rewrite_requested(template_meta.get("annotations")))
 
-    def _inject(self, local: LocalPod, app_probers: Mapping[str, dict], ttl: datetime.timedelta | None,
-                first: "_FirstConfig") -> None:
-        """``first``: what the pod's hosts file was made from (:meth:`_first_config`), its sidecar starts from it too."""
+    def _prepare_sidecar(self, local: LocalPod, ttl: datetime.timedelta | None) -> None:
+        """The injected proxy's capture rules and identity (the init container and the agent's first CSR)."""
         assert self.ca is not None
         view = local.view
         identity = self._issue_workload(view, ttl)
         sidecar = Sidecar(local.netns, local.directory / "proxy",
                           node_id=f"sidecar~{view.ip}~{view.name}.{view.namespace}~{view.namespace}.svc.cluster.local",
                           cluster=f"{view.labels.get('app', view.name)}.{view.namespace}")
-        sidecar.install(self.supervisor, self.control.sidecar_config(view, first.destinations, first.client_destinations),
-                        identity.chain_pem, identity.key_pem(), self.ca.cert_pem, local.directory / "istio-proxy.log",
-                        app_probers=app_probers, capture=self._capture_of(view))
+        sidecar.prepare(identity.chain_pem, identity.key_pem(), self.ca.cert_pem,
+                        disk_certs=self.behaviour.sidecar.certs_on_disk, capture=self._capture_of(view))
         local.sidecar = sidecar
-        local.processes += [sidecar.process, sidecar.agent]
         if self.behaviour.agent.renews_certificates:
             self.rotation.schedule(view.name, identity.remaining(), lambda: self._renew(local, ttl))
+
+    def _launch_sidecar(self, local: LocalPod, app_probers: Mapping[str, dict], first: "_FirstConfig | None",
+                        watch: Callable[[], None]) -> None:
+        """Envoy and the agent on the pod's configuration (from ``first``, else the one the last push
+        published), then the kubelet's probes; a pod whose sidecar cannot start is taken apart, then raised."""
+        sidecar, in_batch = local.sidecar, first is None
+        assert sidecar is not None
+        try:
+            if first is None and sidecar.published is None:  # the batch's push did not reach it (it failed)
+                first = self._first_config()
+            config = (sidecar.published if first is None
+                      else self.control.sidecar_config(local.view, first.destinations, first.client_destinations))
+            with local.lock:
+                if local.removed:
+                    return
+                sidecar.launch(self.supervisor, config, local.directory / "istio-proxy.log", app_probers=app_probers)
+                local.processes += [sidecar.process, sidecar.agent]
+            watch()
+        except BaseException:
+            if in_batch and self.pods.get(local.view.name) is local:  # in a batch: nobody else takes it apart
+                self._remove_pod(local.view.name, local)
+            raise
 
     def _capture_of(self, view: PodView) -> str:
         """The init container's iptables rules for ``view``: every inbound port but the excluded ones

@@ -29,9 +29,7 @@ from typing import Any, Mapping
 
 from ..cluster import REWRITE_PROBES
 from ..errors import ConfigError
-
-STATUS_PORT = 15020
-APP_PROBERS_ENV = "ISTIO_KUBE_APP_PROBERS"
+from .status_port import STATUS_PORT
 
 READINESS, LIVENESS, STARTUP = "readiness", "liveness", "startup"
 #: probe field of a container -> (kind, the agent's path suffix: status.FormatProberURL)

@@ -17,7 +17,7 @@ from .envoy.files import ConfigFiles
 from .envoy.model import DISK_CERT_CHAIN, DISK_KEY, SidecarConfig
 from .envoy.pieces import ROOT_SECRET, bootstrap, root_secret, workload_secret
 from .envoy.sidecar import INBOUND_PORT, OUTBOUND_PORT, sidecar_clusters, sidecar_listeners
-from .probes import APP_PROBERS_ENV, STATUS_PORT
+from .status_port import APP_PROBERS_ENV, STATUS_PORT
 from .processes import IMPORT_ROOT, Process, Supervisor
 
 
@@ -155,14 +155,21 @@ class Sidecar(Envoy):
 
     agent: Process | None = None
 
-    def install(self, supervisor: Supervisor, config: SidecarConfig, cert_chain: bytes, key: bytes, root: bytes, log: Path,
-                *, app_probers: Mapping[str, dict], capture: str | None = None) -> None:
-        """``capture``: the pod's iptables rules (:func:`capture_rules`; by default every inbound port)."""
+    def prepare(self, cert_chain: bytes, key: bytes, root: bytes, *, disk_certs: bool,
+                capture: str | None = None) -> None:
+        """The init container's capture and the identity the agent fetched, before any process starts.
+
+        ``capture``: the pod's iptables rules (:func:`capture_rules`; by default every inbound port).
+        """
         host.iptables_restore(self.netns, capture if capture is not None else capture_rules())
         self.publish_identity(cert_chain, key, root)
-        if config.behaviour.certs_on_disk:
+        if disk_certs:
             self.files.write_private(DISK_CERT_CHAIN, cert_chain)
             self.files.write_private(DISK_KEY, key)
+
+    def launch(self, supervisor: Supervisor, config: SidecarConfig, log: Path, *,
+               app_probers: Mapping[str, dict]) -> None:
+        """Envoy on ``config`` (published unless it already is), then the agent."""
         self.publish(config)
         self.start(supervisor, log)
         self.start_agent(supervisor, app_probers, log)

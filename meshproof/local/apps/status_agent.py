@@ -19,8 +19,7 @@ import os
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from meshproof.local import grpc_health
-from meshproof.local.probes import APP_PROBERS_ENV, STATUS_PORT
+from meshproof.local.status_port import APP_PROBERS_ENV, STATUS_PORT
 
 APP_UNREACHABLE = 500
 #: what pilot-agent answers for an app-health path it has no prober for ("app prober config does not exists")
@@ -30,6 +29,8 @@ NO_PROBER = 400
 def probe_app(prober: dict, user_agent: str | None = None) -> int:
     timeout = prober.get("timeoutSeconds", 1)
     if "grpc" in prober:
+        from meshproof.local import grpc_health  # noqa: PLC0415 - grpcio and its helpers only for gRPC probes
+
         grpc = prober["grpc"]
         outcome = grpc_health.check("127.0.0.1", int(grpc["port"]), grpc.get("service") or "", timeout,
                                     user_agent=user_agent or grpc_health.KUBE_PROBE_AGENT)
@@ -73,6 +74,8 @@ class StatusPort(BaseHTTPRequestHandler):
 def main() -> None:
     StatusPort.probers = json.loads(os.environ.get(APP_PROBERS_ENV) or "{}")
     if any("grpc" in prober for prober in StatusPort.probers.values()):
+        from meshproof.local import grpc_health  # noqa: PLC0415 - see probe_app
+
         grpc_health.preload()
     ThreadingHTTPServer(("0.0.0.0", STATUS_PORT), StatusPort).serve_forever()
 
