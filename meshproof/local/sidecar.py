@@ -95,7 +95,7 @@ class Envoy:
              "--drain-time-s", "45", "--drain-strategy", "immediate", "--parent-shutdown-time-s", "60",
              # every access-log line is handed to Envoy's flush thread when written (no 64 KiB batching);
              # the interval is the backstop. A reading still waits for the buffers (flush_access_logs)
-             "--file-flush-min-size-kb", "0", "--file-flush-interval-msec", "200",
+             "--file-flush-min-size-kb", "0", "--file-flush-interval-msec", "10000",
              "--service-node", self.node_id, "--service-cluster", self.cluster],
             uid=host.PROXY_UID,
         )
@@ -193,6 +193,7 @@ class Sidecar(Envoy):
         if config == self.published:
             return False
         self.published = config
+        self.files.new_push()
         changed_clusters = self.files.publish("cds.json", sidecar_clusters(self.files, config))
         changed_listeners = self.files.publish("lds.json", sidecar_listeners(self.files, config))
         return changed_clusters or changed_listeners

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Iterable
 
 from .. import authz
@@ -118,7 +119,8 @@ def sidecar_listeners(files: ConfigFiles, config: SidecarConfig) -> list[dict[st
         chains += _inbound_chains(files, config, port, config.port_modes.get(port, config.default_mode), port in http_ports)
     chains += _inbound_chains(files, config, None, config.default_mode, False)
     inbound = _capture_listener("virtualInbound", INBOUND_PORT, chains, tls_inspector=True)
-    outbound_chains = [_outbound_chain(d.cluster_name, d.addresses, d.port, d.cluster_name, http=not d.tcp)
+    outbound_chains = [files.piece(("chain", d.cluster_name, d.addresses, d.port, d.tcp), functools.partial(
+                           _outbound_chain, d.cluster_name, d.addresses, d.port, d.cluster_name, http=not d.tcp))
                        for d in config.destinations]
     outbound_chains += [_outbound_chain(f"outbound|{port}||{address}", (address,), port, PASSTHROUGH)
                         for address, port in config.external]
@@ -137,9 +139,9 @@ def sidecar_clusters(files: ConfigFiles, config: SidecarConfig) -> list[dict[str
     behaviour = config.behaviour
     for destination in config.destinations:
         plaintext = behaviour.no_mtls_origination or (behaviour.no_mtls_origination_for_tcp and destination.tcp)
-        clusters.append(outbound_cluster(files, destination, originate_mtls=not plaintext,
-                                         legacy_tls=behaviour.negotiates_legacy_tls,
-                                         verify_identity=not behaviour.skips_server_identity_check))
+        clusters.append(files.piece(("cluster", destination, plaintext, behaviour), functools.partial(
+            outbound_cluster, files, destination, originate_mtls=not plaintext,
+            legacy_tls=behaviour.negotiates_legacy_tls, verify_identity=not behaviour.skips_server_identity_check)))
     return clusters
 
 
