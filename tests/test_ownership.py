@@ -100,3 +100,25 @@ def test_a_run_whose_record_a_forced_sweep_released_creates_no_more_pods():
     finally:
         local.close()
     assert host.leftovers(run_id)["netns"] == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_the_sweep_of_a_dead_run_leaves_the_namespaces_of_a_live_run_whose_id_extends_it(tmp_path):
+    """``abc`` is dead, ``abc-1`` lives: ``mp-abc-1`` is the live run's node, not the dead run's pod 1, and the
+    sweep (which lists the dead run's namespaces by prefix) must leave it and its pods."""
+    import secrets
+
+    dead = f"swp{secrets.token_hex(3)}"
+    live = f"{dead}-1"
+    owners.claim(live, directory=tmp_path)  # this process: alive
+    names = [f"{host.PREFIX}{dead}", f"{host.PREFIX}{dead}-2", f"{host.PREFIX}{live}", f"{host.PREFIX}{live}-1"]
+    for name in names:
+        subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        swept = host.sweep(dead, owners_dir=tmp_path)
+        assert sorted(host.list_netns(f"{host.PREFIX}{dead}")) == sorted(names[2:])
+        assert sorted(swept.removed) == sorted(f"netns {n}" for n in names[:2])
+        assert any(live in skipped for skipped in swept.skipped)
+    finally:
+        for name in host.list_netns(f"{host.PREFIX}{dead}"):
+            host.delete_netns(name)

@@ -470,8 +470,11 @@ class LocalCluster(Cluster):
             with local.lock:
                 if local.removed:
                     return
-                sidecar.launch(self.supervisor, config, local.directory / "istio-proxy.log", app_probers=app_probers)
-                local.processes += [sidecar.process, sidecar.agent]
+                try:
+                    sidecar.launch(self.supervisor, config, local.directory / "istio-proxy.log",
+                                   app_probers=app_probers)
+                finally:  # what started is the pod's, so taking the pod apart stops it
+                    local.processes += [p for p in (sidecar.process, sidecar.agent) if p is not None]
             watch()
         except BaseException:
             if in_batch and self.pods.get(local.view.name) is local:  # in a batch: nobody else takes it apart

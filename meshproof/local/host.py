@@ -245,7 +245,9 @@ def sweep(only: str = "", *, force: Iterable[str] = (), owners_dir: Path = owner
     """
     force, signalled = list(force), set()
     swept = Swept()
-    for host_run in host_runs(only, owners_dir):
+    runs = host_runs(only, owners_dir)
+    known = {*owners.recorded(owners_dir), *(r.run_id for r in runs)}  # a namespace goes to its longest run id
+    for host_run in runs:
         forced = _named(host_run.run_id, force)
         if host_run.alive():
             if not forced:
@@ -257,7 +259,7 @@ def sweep(only: str = "", *, force: Iterable[str] = (), owners_dir: Path = owner
         # namespace itself once the record is gone, so none appears after the listing below unremoved
         owners.release(host_run.run_id, owners_dir)
         # listed again: a stopped owner removed its own, a live one may have added some since host_runs
-        present = [n for n in list_netns(f"{PREFIX}{host_run.run_id}") if _run_of(n, [host_run.run_id]) == host_run.run_id]
+        present = [n for n in list_netns(f"{PREFIX}{host_run.run_id}") if _run_of(n, known) == host_run.run_id]
         for netns in sorted(present, key=len, reverse=True):  # pods before the node
             delete_netns(netns)
             swept.removed.append(f"netns {netns}")
