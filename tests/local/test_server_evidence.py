@@ -9,6 +9,7 @@ reading, and a healthy mesh would fail such a check.
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Iterator
 
@@ -20,6 +21,7 @@ from meshproof.outcome import OK
 from meshproof.probe import curl_in_pod
 from meshproof.run import new_run_id
 from meshproof.timeouts import Timeouts
+from meshproof.wait import eventually
 
 TIMEOUTS = Timeouts()
 MESH = "mesh"
@@ -45,12 +47,15 @@ def test_a_reading_taken_as_soon_as_the_client_has_its_answer_already_counts_the
     server = mesh.wait_ready(MESH, {"app": "httpbin"}, timeout=TIMEOUTS.workload_ready)[0]
     client = mesh.wait_ready(MESH, {"app": "sleep"}, timeout=TIMEOUTS.workload_ready)[0]
     url = f"http://httpbin.{MESH}.svc.cluster.local:8080/headers"
+    call = functools.partial(curl_in_pod, mesh, client, url, timeout=TIMEOUTS.request)
+    # ready pods are not yet a working path (the app may still be binding its port): poll, then count
+    assert eventually("the echo answers the client", call, OK(200), TIMEOUTS).held
     missed = []
-    for call in range(CALLS):
+    for n in range(CALLS):
         before = mesh.inbound_connections(server)
-        result = curl_in_pod(mesh, client, url, timeout=TIMEOUTS.request)
+        result = call()
         assert result.outcome == OK(200), result.output
         counted = sum(series.count for series in grown(before, mesh.inbound_connections(server), "http"))
         if counted != 1:
-            missed.append(f"call {call}: the reading right after it counted {counted} new requests")
+            missed.append(f"call {n}: the reading right after it counted {counted} new requests")
     assert not missed, "\n".join(missed)
