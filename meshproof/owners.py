@@ -27,14 +27,18 @@ REPORTS_CLAIM = ".owner.json"
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,40}$")
 
 
+def stat_fields(pid: int) -> list[str]:
+    """Fields 3 onwards of ``/proc/<pid>/stat`` (``[0]`` is field 3, the state); OSError when there is no such
+    process.  The command name (field 2) is in parentheses and may itself contain spaces or ")"."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def start_time(pid: int) -> int | None:
     """Start time of process ``pid`` in clock ticks since boot, or None when there is no such process."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat_fields(pid)[19])
     except OSError:
         return None
-    # the command name (field 2) is in parentheses and may itself contain spaces or ")"
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from meshproof import coverage, manifests  # noqa: E402
+from meshproof import coverage, manifests, owners  # noqa: E402
 from meshproof.local.backend import LocalCluster  # noqa: E402
 from meshproof.outcome import RESET  # noqa: E402
 from meshproof.peerauthn import STRICT  # noqa: E402
@@ -117,7 +117,7 @@ def pss(pid: int) -> int:
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time a process has used so far, in seconds (/proc/<pid>/stat fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = owners.stat_fields(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -138,7 +138,7 @@ def scale(sidecars: int, namespaces: int) -> dict:
         bring_up = time.monotonic() - started
         proxies = [p for local in mesh.pods.values() if local.sidecar for p in (local.sidecar.process, local.sidecar.agent)]
         memory = sum(pss(p.popen.pid) for p in proxies if p is not None and p.alive()) / sidecars
-        # the Envoy's own CPU, not its `ip netns exec` wrapper's: the process is the one exec replaced
+        # the Envoy's and the agent's own CPU, not their `ip netns exec` wrappers': exec replaced those
         cpu = sum(cpu_seconds(p.popen.pid) for p in proxies if p is not None and p.alive()) / sidecars
         legacy = mesh.wait_ready("legacy", {"app": "sleep"}, timeout=READY_TIMEOUT)[0]
         url = "http://httpbin.scale-0.svc.cluster.local:8080/get"

@@ -74,7 +74,7 @@ RENDERED_PNG_BYTES = 20_000
 
 def _screenshot(html: Path, output: Path, attempts: int = 3) -> Path:
     """A PNG of the overview; as with the DOM (:func:`_rendered`), a busy machine can end Chromium's
-    capture before the page painted (seen in CI: 18,957 bytes), so a small one is taken again."""
+    capture before the page painted (seen in a CI rehearsal: 18,957 bytes), so a small one is taken again."""
     for _ in range(attempts):
         png = Path(_script("screenshot-report.sh", html, output))
         if png.stat().st_size > RENDERED_PNG_BYTES:
